@@ -1,0 +1,70 @@
+"""The FastAPI application: routers, error mapping, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tocsin import __version__
+from tocsin.api import routes_ingest, routes_search
+from tocsin.api.deps import Services, error_response, require, services
+from tocsin.core.errors import TocsinError
+from tocsin.lake.maintenance import lake_stats
+from tocsin.workspace.tokens import Scope, TokenInfo
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    svc: Services,
+    *,
+    lifespan: Lifespan | None = None,
+    health_extra: Callable[[], dict[str, object]] | None = None,
+) -> FastAPI:
+    """Build the app around the given services."""
+    app = FastAPI(
+        title="Tocsin",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.services = svc
+
+    @app.exception_handler(TocsinError)
+    async def _tocsin_error(_request: Request, exc: TocsinError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness for load balancers: says nothing but that the server answers."""
+        return {"status": "ok"}
+
+    @app.get("/api/v1/health", tags=["health"])
+    async def health(
+        _token: Annotated[TokenInfo, Depends(require(Scope.READ))],
+        current: Annotated[Services, Depends(services)],
+    ) -> dict[str, object]:
+        """Ingest health: lake datasets, spool backlog, listeners."""
+        body: dict[str, object] = {
+            "status": "ok",
+            "version": __version__,
+            "datasets": [s.to_row() for s in lake_stats(current.settings.lake_dir)],
+            "spool_pending_bytes": current.spool.pending_bytes() if current.spool else None,
+        }
+        if health_extra is not None:
+            body.update(health_extra())
+        return body
+
+    app.include_router(routes_ingest.router)
+    app.include_router(routes_search.router)
+    return app
+
+
+async def _noop_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    yield

@@ -1,0 +1,73 @@
+"""HTTP ingest: JSON and NDJSON batches from forwarders (Fluent Bit, Vector, Winlogbeat)."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from tocsin.api.deps import Services, require, services
+from tocsin.ingest.spool import SpoolRecord, now
+from tocsin.lake.layout import is_valid_dataset
+from tocsin.workspace.tokens import Scope, TokenInfo
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+MAX_BODY = 32 * 1024 * 1024
+
+
+@router.post("/ingest", status_code=202)
+async def ingest(
+    request: Request,
+    token: Annotated[TokenInfo, Depends(require(Scope.INGEST))],
+    svc: Annotated[Services, Depends(services)],
+    dataset: Annotated[str | None, Query(description="Dataset to store under.")] = None,
+    format: Annotated[str, Query(description="Parser id, or auto.")] = "auto",
+) -> JSONResponse:
+    """Accept a JSON or NDJSON body; it is in the spool before this answers 202."""
+    if svc.spool is None:
+        return JSONResponse({"error": "Unavailable", "detail": "ingest is not running"}, 503)
+    if dataset is not None and not is_valid_dataset(dataset):
+        return JSONResponse(
+            {"error": "InvalidInputError", "detail": f"dataset {dataset!r} is not valid"}, 400
+        )
+    if svc.spool.is_full():
+        return JSONResponse(
+            {"error": "Busy", "detail": "the spool is full; retry later"},
+            503,
+            headers={"Retry-After": "5"},
+        )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        return JSONResponse({"error": "TooLarge", "detail": f"body over {MAX_BODY} bytes"}, 413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return JSONResponse({"error": "TooLarge", "detail": f"body over {MAX_BODY} bytes"}, 413)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if request.headers.get("content-encoding", "").lower() == "gzip" or body[:2] == b"\x1f\x8b":
+        try:
+            body = _gunzip(body)
+        except (OSError, EOFError, zlib.error):
+            return JSONResponse({"error": "InvalidInputError", "detail": "bad gzip body"}, 400)
+    if not body.strip():
+        return JSONResponse({"error": "InvalidInputError", "detail": "empty body"}, 400)
+    peer = request.client.host if request.client else "unknown"
+    record = SpoolRecord(
+        "http", f"http://{peer} token:{token.prefix}", body, now(), format=format, dataset=dataset
+    )
+    position = svc.spool.append([record])
+    return JSONResponse({"status": "accepted", "bytes": len(body), "spool": str(position)}, 202)
+
+
+def _gunzip(body: bytes) -> bytes:
+    out = gzip.decompress(body)
+    if len(out) > MAX_BODY * 8:
+        raise OSError("decompressed body too large")
+    return out

@@ -1,0 +1,72 @@
+"""``tocsin demo``: a fresh demo home, a generated intrusion, searches, and the server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.markup import escape
+from rich.panel import Panel
+
+from tocsin.cli.ingest_cmd import print_summary
+from tocsin.cli.output import stderr
+from tocsin.core.errors import ConflictError
+from tocsin.core.home import init_home
+from tocsin.core.settings import load_settings
+
+DEFAULT_HOME = Path("./tocsin-demo")
+MARKER = ".tocsin-demo"
+
+
+def run_demo(*, serve_after: bool, port: int | None) -> None:
+    """Build the demo home, ingest the scenario, show what it finds, then serve."""
+    from tocsin.demo.scenario import SCENARIO_SUMMARY, expected_markers, write_scenario
+    from tocsin.ingest.service import IngestService
+    from tocsin.lake.reader import LakeReader
+    from tocsin.workspace.db import Database
+    from tocsin.workspace.tokens import TokenService
+
+    home = Path(os.environ.get("TOCSIN_HOME") or DEFAULT_HOME)
+    if home.exists():
+        if not (home / MARKER).exists():
+            raise ConflictError(
+                f"{str(home)!r} exists and is not a demo home; set TOCSIN_HOME to another folder"
+            )
+        shutil.rmtree(home)
+    settings = load_settings(home=home)
+    init_home(settings)
+    (home / MARKER).write_text("created by tocsin demo; deleted by the next demo run\n")
+    stderr.print(Panel(escape(SCENARIO_SUMMARY), title="tocsin demo: the scenario"))
+
+    inputs = home / "demo-input"
+    files = write_scenario(inputs, end=datetime.now(UTC))
+    db = Database(settings.workspace_url)
+    started = datetime.now(UTC)
+    report = IngestService(settings, db=db).ingest([inputs])
+    print_summary(report, (datetime.now(UTC) - started).total_seconds(), None)
+    stderr.print(f"{len(files)} log files generated in {escape(str(inputs))}")
+
+    reader = LakeReader(settings.lake_dir)
+    stderr.print("\n[bold]What the searches find[/bold]")
+    for label, query in expected_markers().items():
+        hits = reader.count(query)
+        stderr.print(f"  {escape(label):<28} {hits:>6,} hits   tocsin search {escape(repr(query))}")
+
+    token, _info = TokenService(db).create("demo", ["read", "ingest"], expires_days=1)
+    db.close()
+    env = f"TOCSIN_HOME={home}"
+    stderr.print(
+        f"\nTry: [bold]{env} tocsin search 'CommandLine:*certutil*'[/bold]\n"
+        f"A read+ingest API token (shown once): [bold]{token}[/bold]\n"
+    )
+    if not serve_after:
+        return
+    from tocsin.api.server import run_server
+
+    banner = (
+        f"  curl -H 'Authorization: Bearer {token}' "
+        f"'http://127.0.0.1:{port or settings.port}/api/v1/search?q=certutil'\n"
+    )
+    run_server(settings, port=port, banner=banner)

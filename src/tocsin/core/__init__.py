@@ -1,0 +1,1 @@
+"""Core: settings, errors, the event envelope, schema, ids, plugin registry and scheduler."""

@@ -1,0 +1,152 @@
+"""The one typed settings object, read from ``TOCSIN_*`` variables and an optional ``tocsin.toml``.
+
+Settings are built once at an entry point (CLI or server) and passed in explicitly; nothing
+deep inside reads the environment. Precedence: explicit keywords, then environment variables,
+then ``<home>/tocsin.toml``, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+CONFIG_FILE = "tocsin.toml"
+
+
+class Settings(BaseSettings):
+    """Every setting tocsin reads, each with a default and a help text."""
+
+    model_config = SettingsConfigDict(env_prefix="TOCSIN_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("./tocsin-data"),
+        description="Folder that holds config, lake, workspace database, spool and quarantine.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the workspace database; default a SQLite file in the home.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the server listens on.")
+    port: int = Field(default=8080, description="HTTP port of the API, console and ingest route.")
+    syslog_udp_port: int | None = Field(
+        default=5514, description="UDP syslog port of `tocsin serve`; empty to disable."
+    )
+    syslog_tcp_port: int | None = Field(
+        default=5514, description="TCP syslog port (octet-counted or newline framing)."
+    )
+    syslog_tls_port: int | None = Field(
+        default=None, description="TLS syslog port; needs syslog_tls_cert and syslog_tls_key."
+    )
+    syslog_tls_cert: Path | None = Field(
+        default=None, description="PEM certificate for TLS syslog."
+    )
+    syslog_tls_key: Path | None = Field(default=None, description="PEM private key for TLS syslog.")
+    syslog_tls_client_ca: Path | None = Field(
+        default=None,
+        description="CA bundle; when set, TLS syslog clients must present a certificate it signed.",
+    )
+    flush_seconds: float = Field(
+        default=2.0, description="Longest time an accepted event waits before the lake has it."
+    )
+    flush_events: int = Field(
+        default=200_000, description="Events buffered per dataset before the writer flushes."
+    )
+    spool_max_bytes: int = Field(
+        default=1 << 30,
+        description="Unconsumed spool size at which listeners stop reading (backpressure).",
+    )
+    spool_fsync: bool = Field(
+        default=False,
+        description="fsync the spool before acknowledging (survives power loss, slower).",
+    )
+    compact_interval_seconds: float = Field(
+        default=300.0, description="How often `tocsin serve` compacts small lake files."
+    )
+    retention_days: dict[str, int] = Field(
+        default_factory=dict,
+        description="Days to keep per dataset (ingest day); '*' sets the default. Empty: forever.",
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, description="How often `tocsin serve` applies retention."
+    )
+    duckdb_threads: int | None = Field(
+        default=None, description="Threads DuckDB may use for search; default all cores."
+    )
+    duckdb_memory_limit: str = Field(
+        default="4GB", description="Memory DuckDB may use for one search."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read explicit keywords, then the environment; the TOML file is merged in `load`."""
+        return (init_settings, env_settings)
+
+    # Paths inside the home -------------------------------------------------------------
+    @property
+    def lake_dir(self) -> Path:
+        """Folder of the Parquet event lake."""
+        return self.home / "lake"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Folder of the durable spool that listeners write before acknowledging."""
+        return self.home / "spool"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Folder of records that could not be parsed."""
+        return self.home / "quarantine"
+
+    @property
+    def state_dir(self) -> Path:
+        """Folder of small state files (tail offsets, locks)."""
+        return self.home / "state"
+
+    @property
+    def workspace_url(self) -> str:
+        """SQLAlchemy URL of the workspace database."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'workspace.db').resolve()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings: keywords, then ``TOCSIN_*``, then ``tocsin.toml``, then defaults."""
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    home = Path(explicit.get("home") or os.environ.get("TOCSIN_HOME") or "./tocsin-data")
+    from_file: dict[str, Any] = {}
+    config_path = home / CONFIG_FILE
+    if config_path.is_file():
+        with config_path.open("rb") as handle:
+            from_file = tomllib.load(handle)
+        from_file = from_file.get("tocsin", from_file)
+    env_set = {name for name in Settings.model_fields if f"TOCSIN_{name.upper()}" in os.environ}
+    merged = {k: v for k, v in from_file.items() if k not in env_set}
+    merged.update(explicit)
+    merged["home"] = home
+    return Settings(**merged)
+
+
+def describe_settings() -> list[tuple[str, object, str]]:
+    """Return (name, default, help) for every setting, for docs and `tocsin init`."""
+    rows: list[tuple[str, object, str]] = []
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        rows.append((name, default, field.description or ""))
+    return rows

@@ -1,0 +1,1 @@
+"""Ingest: sources, parsers, normalisers, the durable spool and the quarantine."""

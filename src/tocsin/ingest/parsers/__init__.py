@@ -1,0 +1,1 @@
+"""Built-in parsers; each registers through the ``tocsin.parsers`` entry-point group."""

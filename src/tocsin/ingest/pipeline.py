@@ -1,0 +1,91 @@
+"""The pipeline after parsing: normalise, enrichers, detectors, then the lake writer.
+
+The stages come from the plugin registry (``tocsin.enrichers`` then ``tocsin.detectors``);
+ingest imports none of them, so imports keep pointing one way. Issues go to the quarantine.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from tocsin.core.plugins import PluginLoadError, Registry, default_registry
+from tocsin.ingest.base import ParseBatch, ParseContext, ParseIssue, Stage
+from tocsin.ingest.normalise import normalise
+from tocsin.ingest.quarantine import Quarantine
+from tocsin.lake.writer import LakeWriter
+
+logger = logging.getLogger(__name__)
+
+MAX_KEPT_ISSUES = 1000
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Counts of what went through: events per dataset, and quarantined records."""
+
+    accepted: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+    issues: list[ParseIssue] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Events accepted in all datasets."""
+        return sum(self.accepted.values())
+
+
+def load_stages(registry: Registry, *, detection: bool = True) -> list[Stage]:
+    """Instantiate the registered enrichers, then the detectors (unless detection is off)."""
+    groups = ["tocsin.enrichers"] + (["tocsin.detectors"] if detection else [])
+    stages: list[Stage] = []
+    for group in groups:
+        for plugin_id in registry.ids(group):
+            try:
+                stages.append(registry.load(group, plugin_id)())
+            except PluginLoadError:
+                if registry.strict:
+                    raise
+                logger.warning("stage failed to load", extra={"group": group, "plugin": plugin_id})
+    return stages
+
+
+class Pipeline:
+    """Run parsed batches through the stages into the lake; quarantine the issues."""
+
+    def __init__(
+        self,
+        writer: LakeWriter,
+        quarantine: Quarantine,
+        *,
+        registry: Registry | None = None,
+        detection: bool = True,
+        stages: list[Stage] | None = None,
+    ) -> None:
+        self.writer = writer
+        self.quarantine = quarantine
+        self.stages = (
+            stages
+            if stages is not None
+            else load_stages(registry or default_registry(), detection=detection)
+        )
+        self.stats = PipelineStats()
+
+    def process(self, batch: ParseBatch, ctx: ParseContext) -> int:
+        """Process one parsed batch; returns the number of events kept."""
+        if batch.issues:
+            self.quarantine.add(batch.issues, identity=ctx.identity, dataset=ctx.dataset)
+            self.stats.quarantined += len(batch.issues)
+            room = MAX_KEPT_ISSUES - len(self.stats.issues)
+            if room > 0:
+                self.stats.issues.extend(batch.issues[:room])
+        if not batch.events:
+            return 0
+        events = normalise(batch.events, ctx)
+        for stage in self.stages:
+            events = stage.process(events)
+        kept = self.writer.add(events)
+        accepted = self.stats.accepted
+        for event in events:
+            dataset = str(event["event.dataset"])
+            accepted[dataset] = accepted.get(dataset, 0) + 1
+        return kept

@@ -1,0 +1,264 @@
+"""Ingest files and folders: find inputs, pick parsers, run the pipeline, keep a ledger.
+
+A file imported before (same identity: size, mtime and head hash) is skipped unless ``force``.
+A truncated gzip or EVTX yields what can be read plus an error for the file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tocsin.core.errors import InvalidInputError, NotFoundError
+from tocsin.core.settings import Settings
+from tocsin.ingest.base import ParseContext, ParseIssue
+from tocsin.ingest.files import OpenedInput, identify
+from tocsin.ingest.pipeline import Pipeline
+from tocsin.ingest.quarantine import Quarantine
+from tocsin.ingest.registry import ParserSet
+from tocsin.lake.writer import LakeWriter
+from tocsin.workspace.db import Database, ImportedFile
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+"""Called with the number of input bytes consumed since the last call."""
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What happened to one input file."""
+
+    path: Path
+    format: str | None = None
+    events: int = 0
+    quarantined: int = 0
+    skipped: bool = False
+    error: str | None = None
+    identity: str | None = None
+    size: int = 0
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """The summary of an ingest run."""
+
+    files: list[FileResult] = field(default_factory=list)
+    accepted: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+    duplicates: int = 0
+    issues: list[ParseIssue] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Events accepted in all datasets."""
+        return sum(self.accepted.values())
+
+    @property
+    def failed(self) -> list[FileResult]:
+        """Files that could not be read (wholly or partly)."""
+        return [f for f in self.files if f.error is not None]
+
+
+def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Yield the files named, and the files inside the folders named (recursively, sorted).
+
+    Hidden files and folders inside a named folder are skipped.
+    """
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path)
+                if any(part.startswith(".") for part in relative.parts):
+                    continue
+                if child.is_file():
+                    yield child
+        elif path.is_file():
+            yield path
+        else:
+            raise NotFoundError(f"no such file or folder: {str(path)!r}")
+
+
+class IngestService:
+    """Ingest files into the lake of one home."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        parsers: ParserSet | None = None,
+        detection: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.db = db or Database(settings.workspace_url)
+        self.parsers = parsers or ParserSet()
+        self.detection = detection
+
+    def ingest(
+        self,
+        paths: list[Path],
+        *,
+        format: str = "auto",
+        dataset: str | None = None,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Ingest every file under ``paths``; bad records are quarantined, not fatal."""
+        files = list(expand_paths(paths))
+        if format != "auto":
+            self.parsers.get(format)  # fail early on an unknown format
+        writer = LakeWriter(self.settings.lake_dir, flush_events=self.settings.flush_events)
+        quarantine = Quarantine(self.settings.quarantine_dir)
+        pipeline = Pipeline(
+            writer, quarantine, registry=self.parsers.registry, detection=self.detection
+        )
+        report = IngestReport()
+        for path in files:
+            result = self._ingest_file(
+                path, pipeline, format=format, dataset=dataset, force=force, progress=progress
+            )
+            report.files.append(result)
+        writer.flush()
+        # The ledger is written only once the lake has the events, so a crash never marks a
+        # file as imported while its events are still in memory.
+        for result in report.files:
+            if result.identity is not None and not result.skipped and result.format is not None:
+                self._record_import(result.identity, result.path, result)
+        report.accepted = dict(pipeline.stats.accepted)
+        report.quarantined = pipeline.stats.quarantined
+        report.issues = pipeline.stats.issues
+        report.duplicates = writer.stats.duplicates
+        return report
+
+    def _ingest_file(
+        self,
+        path: Path,
+        pipeline: Pipeline,
+        *,
+        format: str,
+        dataset: str | None,
+        force: bool,
+        progress: Progress | None,
+    ) -> FileResult:
+        result = FileResult(path)
+        identity = identify(path)
+        key = identity.key
+        if not force and self._already_imported(key):
+            result.skipped = True
+            if progress:
+                progress(identity.size)
+            return result
+        before_events = pipeline.stats.total
+        before_issues = pipeline.stats.quarantined
+        reported = 0
+        with OpenedInput(path) as opened:
+            try:
+                parser = (
+                    self.parsers.detect(opened.head, source=str(path))
+                    if format == "auto"
+                    else self.parsers.get(format)
+                )
+            except InvalidInputError as exc:
+                result.error = str(exc)
+                if progress:
+                    progress(identity.size)
+                return result
+            result.format = parser.id
+            ctx = ParseContext(
+                source=str(path), identity=key, dataset=dataset, received=datetime.now(UTC)
+            )
+            try:
+                for batch in parser.parse_stream(opened.stream, ctx):
+                    pipeline.process(batch, ctx)
+                    if progress:
+                        position = opened.position
+                        progress(position - reported)
+                        reported = position
+            except (OSError, ValueError, RuntimeError) as exc:
+                # A parser that dies mid-file (corrupt container) keeps what it yielded.
+                result.error = f"{type(exc).__name__}: {exc}"
+                logger.warning("input failed mid-way", extra={"path": str(path)})
+            if opened.error and result.error is None:
+                result.error = opened.error
+        if progress:
+            progress(identity.size - reported)
+        result.events = pipeline.stats.total - before_events
+        result.quarantined = pipeline.stats.quarantined - before_issues
+        result.identity = identity.key
+        result.size = identity.size
+        return result
+
+    def _already_imported(self, key: str) -> bool:
+        with self.db.session() as session:
+            return session.get(ImportedFile, key) is not None
+
+    def _record_import(self, key: str, path: Path, result: FileResult) -> None:
+        with self.db.session() as session:
+            row = session.get(ImportedFile, key)
+            if row is None:
+                row = ImportedFile(identity=key, path=str(path), size=result.size, events=0)
+                session.add(row)
+            row.path = str(path)
+            row.events = result.events
+            row.quarantined = result.quarantined
+            row.complete = result.error is None
+            row.imported_at = datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class RetryReport:
+    """What a quarantine retry did."""
+
+    retried: int = 0
+    recovered: int = 0
+    still_failing: int = 0
+    accepted: dict[str, int] = field(default_factory=dict)
+
+
+def retry_quarantine(
+    settings: Settings, *, format: str | None = None, parsers: ParserSet | None = None
+) -> RetryReport:
+    """Parse quarantined records again; those that now parse go to the lake and leave.
+
+    Each record is parsed with ``format`` when given, else with the parser that failed on it.
+    Its ``event.id`` is the one it would have had, so a retry never duplicates an event.
+    """
+    import io
+
+    parsers = parsers or ParserSet()
+    quarantine = Quarantine(settings.quarantine_dir)
+    writer = LakeWriter(settings.lake_dir)
+    pipeline = Pipeline(writer, quarantine, registry=parsers.registry)
+    report = RetryReport()
+    recovered: set[str] = set()
+    for record in list(quarantine.records()):
+        report.retried += 1
+        parser = parsers.get(format or record.parser)
+        ctx = ParseContext(
+            source=record.source,
+            identity=record.identity,
+            dataset=record.dataset,
+            received=datetime.now(UTC),
+        )
+        before = pipeline.stats.total
+        issues = 0
+        for batch in parser.parse_stream(io.BufferedReader(io.BytesIO(record.raw)), ctx):
+            issues += len(batch.issues)
+            for event in batch.events:
+                # keep the position the record had in its original input
+                event["event.id"] = ctx.event_id(record.offset)
+            batch.issues = []  # a record that still fails stays where it is
+            pipeline.process(batch, ctx)
+        if issues == 0 and pipeline.stats.total > before:
+            recovered.add(record.id)
+        else:
+            report.still_failing += 1
+    writer.flush()
+    quarantine.remove(recovered)
+    report.recovered = len(recovered)
+    report.accepted = dict(pipeline.stats.accepted)
+    return report

@@ -1,0 +1,1 @@
+"""The event lake: Parquet writer, compaction, retention, and search with DuckDB."""

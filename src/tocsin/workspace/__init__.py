@@ -1,0 +1,1 @@
+"""The workspace: the operations database (tokens and the import ledger for now)."""

@@ -1,0 +1,97 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tocsin.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    path = tmp_path / "home"
+    monkeypatch.setenv("TOCSIN_HOME", str(path))
+    return path
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_init_creates_the_home(home):
+    result = run("init")
+    assert result.exit_code == 0, result.output
+    assert (home / "lake").is_dir()
+    assert (home / "workspace.db").is_file()
+    assert (home / "tocsin.toml").is_file()
+
+
+def test_ingest_summary_quarantine_and_ledger(home, tmp_path):
+    data = tmp_path / "app.ndjson"
+    data.write_text('{"msg": "one"}\n{"msg": \n{"msg": "three"}\n')
+    result = run("ingest", str(data), "--dataset", "app")
+    assert result.exit_code == 0, result.output
+    assert "2 events from 1 files" in result.output
+    assert "1 quarantined" in result.output
+    assert f"quarantined {data}:2" in result.output
+
+    again = run("ingest", str(data))
+    assert again.exit_code == 0
+    assert "1 already imported" in again.output
+
+    stats = run("lake", "stats", "--output", "json")
+    rows = json.loads(stats.stdout)
+    assert [(r["dataset"], r["events"]) for r in rows] == [("app", 2)]
+
+    listed = run("quarantine", "list", "--output", "ndjson")
+    assert listed.exit_code == 0
+    row = json.loads(listed.stdout.splitlines()[0])
+    assert row["where"] == f"{data}:2"
+    assert row["parser"] == "json"
+
+
+def test_ingest_force_reimports_without_duplicates_after_compaction(home, tmp_path):
+    data = tmp_path / "app.ndjson"
+    data.write_text('{"msg": "one"}\n{"msg": "two"}\n')
+    assert run("ingest", str(data)).exit_code == 0
+    result = run("ingest", str(data), "--force")
+    assert "2 events from 1 files" in result.output
+    assert run("lake", "compact").exit_code == 0
+    rows = json.loads(run("lake", "stats", "-o", "json").stdout)
+    assert rows[0]["events"] == 2
+
+
+def test_missing_input_exits_1_and_usage_error_exits_2(home, tmp_path):
+    missing = run("ingest", str(tmp_path / "nope.log"))
+    assert missing.exit_code == 1
+    assert "no such file" in missing.output
+    assert run("ingest", "--no-such-option").exit_code == 2
+    unknown = run("ingest", str(tmp_path), "--format", "klingon")
+    assert unknown.exit_code == 1
+    assert "unknown format" in unknown.output
+
+
+def test_token_lifecycle(home):
+    created = run("token", "create", "--scope", "ingest", "--name", "vector")
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip()
+    assert token.startswith("tcn_")
+    listed = json.loads(run("token", "list", "-o", "json").stdout)
+    assert listed[0]["name"] == "vector"
+    assert listed[0]["active"] is True
+    assert token not in json.dumps(listed)
+    assert run("token", "revoke", listed[0]["prefix"]).exit_code == 0
+    listed = json.loads(run("token", "list", "-o", "json").stdout)
+    assert listed[0]["active"] is False
+    assert run("token", "create", "--scope", "root").exit_code == 1
+
+
+def test_plugins_lists_builtins(home):
+    result = run("plugins", "--output", "json")
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    ids = {(r["group"], r["id"]) for r in rows}
+    assert ("tocsin.parsers", "json") in ids
+    assert ("tocsin.jobs", "lake.compact") in ids
+    assert all(r["error"] == "" for r in rows)
