@@ -2,7 +2,7 @@ import pytest
 
 from tocsin.core.event import make_event_id
 from tocsin.core.flatten import flatten
-from tocsin.core.schema import resolve_case_clashes
+from tocsin.core.schema import resolve_name_clashes
 
 
 @pytest.mark.parametrize(
@@ -21,14 +21,23 @@ def test_flatten(obj, expected):
 
 
 def test_case_clash_rule():
-    event = {"Image": "a", "image": "b", "IMAGE": "c", "other": 1}
-    assert resolve_case_clashes(event) == {"Image": "a", "image~2": "b", "IMAGE~3": "c", "other": 1}
-    clean = {"a": 1, "b": 2}
-    assert resolve_case_clashes(clean) is clean
+    names = ["Image", "image", "IMAGE", "other"]
+    assert resolve_name_clashes(names) == ["Image", "image~2", "IMAGE~3", "other"]
+    clean = ["a", "b"]
+    assert resolve_name_clashes(clean) is clean
+
+
+def test_case_clash_across_events_of_a_batch_is_resolved_in_the_table():
+    from tocsin.lake.convert import events_to_table
+
+    table = events_to_table([{"Image": "a"}, {"image": "b"}])
+    assert table.column_names == ["Image", "image~2"]
+    assert table.to_pylist() == [{"Image": "a", "image~2": None}, {"Image": None, "image~2": "b"}]
 
 
 def test_event_id_is_deterministic():
     assert make_event_id("file", 10) == make_event_id("file", 10)
     assert make_event_id("file", 10) != make_event_id("file", 11)
     assert make_event_id("file", 10) != make_event_id("other", 10)
-    assert len(make_event_id("file", 10)) == 32
+    assert make_event_id("file", 10).endswith("-10")
+    assert len(make_event_id("file", "cursor=abc")) == 33

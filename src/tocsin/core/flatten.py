@@ -20,13 +20,15 @@ def flatten(obj: Mapping[str, object], prefix: str = "") -> dict[str, object]:
 
 def _flatten_into(out: dict[str, object], obj: Mapping[str, object], prefix: str) -> None:
     for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            _flatten_into(out, value, name + ".")
-        elif isinstance(value, list):
-            out[name] = flatten_list(value)
+        kind = type(value)
+        if kind is dict:
+            _flatten_into(out, value, f"{prefix}{key}.")  # type: ignore[arg-type]
+        elif kind is list:
+            out[prefix + key] = flatten_list(value)  # type: ignore[arg-type]
+        elif isinstance(value, Mapping):
+            _flatten_into(out, value, f"{prefix}{key}.")
         else:
-            out[name] = value
+            out[prefix + key] = value
 
 
 def flatten_list(values: list[object]) -> object:

@@ -184,26 +184,18 @@ def field_type(name: str) -> FieldType | None:
     return ECS_FIELDS.get(name)
 
 
-def resolve_case_clashes(event: dict[str, object]) -> dict[str, object]:
-    """Rename fields whose names differ only in case (see the module docstring)."""
-    seen: dict[str, int] = {}
-    clash = False
-    for name in event:
-        lowered = name.lower()
-        if lowered in seen:
-            clash = True
-            break
-        seen[lowered] = 1
-    if not clash:
-        return event
-    out: dict[str, object] = {}
+def resolve_name_clashes(names: list[str]) -> list[str]:
+    """Rename names that differ only in case from an earlier one (see the module docstring)."""
+    if len({name.lower() for name in names}) == len(names):
+        return names
     counts: dict[str, int] = {}
-    for name, value in event.items():
+    out: list[str] = []
+    for name in names:
         lowered = name.lower()
         if lowered in counts:
             counts[lowered] += 1
-            out[f"{name}~{counts[lowered]}"] = value
+            out.append(f"{name}~{counts[lowered]}")
         else:
             counts[lowered] = 1
-            out[name] = value
+            out.append(name)
     return out

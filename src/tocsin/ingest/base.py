@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
 
-from tocsin.core.event import Event, make_event_id, utcnow
+from tocsin.core.event import Event, id_prefix, make_event_id, utcnow
 
 
 @dataclass(slots=True)
@@ -34,12 +34,16 @@ class ParseContext:
     dataset: str | None = None
     received: datetime = field(default_factory=utcnow)
     base_offset: int = 0
+    _prefix: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     def event_id(self, position: int | str) -> str:
         """Return the deterministic id of the record at ``position`` of this input."""
         if self.base_offset and isinstance(position, int):
             position += self.base_offset
-        return make_event_id(self.identity, position)
+        cached = self._prefix
+        if cached is None or cached[0] != self.identity:
+            cached = self._prefix = (self.identity, id_prefix(self.identity))
+        return make_event_id(self.identity, position, prefix=cached[1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from tocsin.core.plugins import PluginLoadError, Registry, default_registry
 from tocsin.ingest.base import ParseBatch, ParseContext, ParseIssue, Stage
 from tocsin.ingest.normalise import normalise
+from tocsin.ingest.parsers.bulkjson import TableBatch
 from tocsin.ingest.quarantine import Quarantine
 from tocsin.lake.writer import LakeWriter
 
@@ -70,14 +71,33 @@ class Pipeline:
         )
         self.stats = PipelineStats()
 
+    @property
+    def is_bulk_capable(self) -> bool:
+        """True when no stage needs events one by one, so whole tables may go to the lake."""
+        return not self.stages
+
+    def process_table(self, batch: TableBatch, ctx: ParseContext) -> int:
+        """Write a bulk table (envelope included) straight to the lake."""
+        self._quarantine(batch.issues, ctx)
+        rows = int(batch.table.num_rows)
+        if rows:
+            self.writer.write_table(batch.dataset, ctx.received.date(), batch.table)
+            accepted = self.stats.accepted
+            accepted[batch.dataset] = accepted.get(batch.dataset, 0) + rows
+        return rows
+
+    def _quarantine(self, issues: list[ParseIssue], ctx: ParseContext) -> None:
+        if not issues:
+            return
+        self.quarantine.add(issues, identity=ctx.identity, dataset=ctx.dataset)
+        self.stats.quarantined += len(issues)
+        room = MAX_KEPT_ISSUES - len(self.stats.issues)
+        if room > 0:
+            self.stats.issues.extend(issues[:room])
+
     def process(self, batch: ParseBatch, ctx: ParseContext) -> int:
         """Process one parsed batch; returns the number of events kept."""
-        if batch.issues:
-            self.quarantine.add(batch.issues, identity=ctx.identity, dataset=ctx.dataset)
-            self.stats.quarantined += len(batch.issues)
-            room = MAX_KEPT_ISSUES - len(self.stats.issues)
-            if room > 0:
-                self.stats.issues.extend(batch.issues[:room])
+        self._quarantine(batch.issues, ctx)
         if not batch.events:
             return 0
         events = normalise(batch.events, ctx)

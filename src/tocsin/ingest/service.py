@@ -14,8 +14,9 @@ from pathlib import Path
 
 from tocsin.core.errors import InvalidInputError, NotFoundError
 from tocsin.core.settings import Settings
-from tocsin.ingest.base import ParseContext, ParseIssue
+from tocsin.ingest.base import ParseBatch, ParseContext, ParseIssue, Parser
 from tocsin.ingest.files import OpenedInput, identify
+from tocsin.ingest.parsers.bulkjson import TableBatch, is_bulk_candidate, read_ndjson_tables
 from tocsin.ingest.pipeline import Pipeline
 from tocsin.ingest.quarantine import Quarantine
 from tocsin.ingest.registry import ParserSet
@@ -172,8 +173,11 @@ class IngestService:
                 source=str(path), identity=key, dataset=dataset, received=datetime.now(UTC)
             )
             try:
-                for batch in parser.parse_stream(opened.stream, ctx):
-                    pipeline.process(batch, ctx)
+                for batch in self._batches(parser, opened, ctx, pipeline):
+                    if isinstance(batch, TableBatch):
+                        pipeline.process_table(batch, ctx)
+                    else:
+                        pipeline.process(batch, ctx)
                     if progress:
                         position = opened.position
                         progress(position - reported)
@@ -191,6 +195,15 @@ class IngestService:
         result.identity = identity.key
         result.size = identity.size
         return result
+
+    @staticmethod
+    def _batches(
+        parser: Parser, opened: OpenedInput, ctx: ParseContext, pipeline: Pipeline
+    ) -> Iterator[ParseBatch | TableBatch]:
+        """The bulk NDJSON path when nothing needs single events, else the parser's batches."""
+        if parser.id == "json" and pipeline.is_bulk_capable and is_bulk_candidate(opened.head):
+            return read_ndjson_tables(opened.stream, ctx)
+        return parser.parse_stream(opened.stream, ctx)
 
     def _already_imported(self, key: str) -> bool:
         with self.db.session() as session:

@@ -13,7 +13,7 @@ import orjson
 import pyarrow as pa
 
 from tocsin.core.event import Event
-from tocsin.core.schema import FieldType, field_type
+from tocsin.core.schema import FieldType, field_type, resolve_name_clashes
 
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
 LIST_TYPE = pa.list_(pa.string())
@@ -29,7 +29,16 @@ ARROW_TYPES: dict[FieldType, pa.DataType] = {
 
 
 def events_to_table(events: Sequence[Event]) -> pa.Table:
-    """Convert events to a table: Arrow's inference first, a column-by-column path if it fails."""
+    """Convert events to a table: Arrow's inference first, a column-by-column path if it fails.
+
+    Field names that differ only in case are renamed by the schema's rule.
+    """
+    table = _to_table(events)
+    names = resolve_name_clashes(table.column_names)
+    return table if names is table.column_names else table.rename_columns(names)
+
+
+def _to_table(events: Sequence[Event]) -> pa.Table:
     try:
         table = pa.Table.from_struct_array(pa.array(events))
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
