@@ -14,7 +14,7 @@ import io
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +44,11 @@ class TailState:
     head: str
     offset: int
     format: str | None = None
+    head_len: int = 0
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 class Tailer:
@@ -86,17 +91,7 @@ class Tailer:
 
     def _save(self) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        data = {
-            key: {
-                "path": s.path,
-                "device": s.device,
-                "inode": s.inode,
-                "head": s.head,
-                "offset": s.offset,
-                "format": s.format,
-            }
-            for key, s in self.states.items()
-        }
+        data = {key: asdict(state) for key, state in self.states.items()}
         temp = self.state_file.with_suffix(".tmp")
         temp.write_bytes(orjson.dumps(data))
         os.replace(temp, self.state_file)
@@ -134,24 +129,20 @@ class Tailer:
         stat = path.stat()
         state = self.states.get(key)
         with path.open("rb") as handle:
-            head = hashlib.blake2b(handle.read(HEAD_FOR_IDENTITY), digest_size=8).hexdigest()
             replaced = state is None or state.inode != stat.st_ino or state.device != stat.st_dev
-            if (
-                state is not None
-                and not replaced
-                and (
-                    stat.st_size < state.offset
-                    or (state.offset >= HEAD_FOR_IDENTITY and state.head != head)
-                )
-            ):
-                replaced = True  # truncated or rewritten in place
+            if state is not None and not replaced:
+                # truncated, or rewritten in place: the bytes we identified it by changed
+                head_now = _hash(handle.read(state.head_len))
+                replaced = stat.st_size < state.offset or head_now != state.head
             if state is None or replaced:
                 state = TailState(
-                    key, stat.st_dev, stat.st_ino, head, 0, state.format if state else None
+                    key, stat.st_dev, stat.st_ino, "", 0, state.format if state else None
                 )
                 self.states[key] = state
-            elif state.offset < HEAD_FOR_IDENTITY:
-                state.head = head
+            if state.head_len < HEAD_FOR_IDENTITY:
+                handle.seek(0)
+                first = handle.read(HEAD_FOR_IDENTITY)
+                state.head, state.head_len = _hash(first), len(first)
             if stat.st_size <= state.offset:
                 return 0
             handle.seek(state.offset)

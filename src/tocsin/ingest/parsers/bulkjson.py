@@ -65,6 +65,7 @@ def read_ndjson_tables(
     prefix = id_prefix(ctx.identity) + "-"
     dataset = ctx.dataset or "json"
     offset = 0
+    lines_before = 0
     carry = b""
     while True:
         data = stream.read(chunk_bytes)
@@ -82,12 +83,22 @@ def read_ndjson_tables(
             table = _chunk_table(chunk, ctx, prefix, offset)
             if table is None:
                 sub = replace(ctx, base_offset=ctx.base_offset + offset)
-                yield from JsonParser().parse_stream(io.BufferedReader(io.BytesIO(chunk)), sub)
+                for batch in JsonParser().parse_ndjson(io.BytesIO(chunk), sub):
+                    batch.issues = [_shift(i, offset, lines_before) for i in batch.issues]
+                    batch.end_offset += offset
+                    yield batch
             else:
                 yield TableBatch(table, dataset, [], offset + len(chunk))
             offset += len(chunk)
+            lines_before += chunk.count(b"\n")
         if eof:
             return
+
+
+def _shift(issue: ParseIssue, offset: int, lines_before: int) -> ParseIssue:
+    """An issue of a chunk, placed in the whole input."""
+    line = None if issue.line is None else issue.line + lines_before
+    return replace(issue, offset=issue.offset + offset, line=line)
 
 
 def _chunk_table(chunk: bytes, ctx: ParseContext, prefix: str, offset: int) -> pa.Table | None:

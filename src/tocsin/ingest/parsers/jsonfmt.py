@@ -204,10 +204,20 @@ class JsonRecordParser:
 
     def parse_stream(self, stream: BinaryIO, ctx: ParseContext) -> Iterator[ParseBatch]:
         """Parse every record; malformed ones become issues."""
+        return self.parse_records(self.records(stream), ctx)
+
+    def parse_ndjson(self, stream: BinaryIO, ctx: ParseContext) -> Iterator[ParseBatch]:
+        """Parse input known to be NDJSON, line by line."""
+        return self.parse_records(_iter_lines(b"", stream), ctx)
+
+    def parse_records(
+        self, records: Iterator[JsonRecord], ctx: ParseContext
+    ) -> Iterator[ParseBatch]:
+        """Turn split records into batches of events and issues."""
         events: list[Event] = []
         issues: list[ParseIssue] = []
         end = 0
-        for record in self.records(stream):
+        for record in records:
             end = record.offset + len(record.raw)
             if record.error is not None or not isinstance(record.value, dict):
                 reason = (
