@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -82,6 +82,7 @@ class LakeReader:
         self.lake_dir = lake_dir
         self.threads = threads
         self.memory_limit = memory_limit
+        self.first_wave_rows = FIRST_WAVE_ROWS
         self._schemas: dict[Path, dict[str, str]] = {}
         self._lock = threading.Lock()
 
@@ -154,6 +155,7 @@ class LakeReader:
             QuerySyntaxError: when the query does not parse.
         """
         started = time.perf_counter()
+        now = datetime.now(UTC)
         node = parse_query(query)
         files = list_files(self.lake_dir, datasets=datasets, since=since, until=until)
         total_files = len(files)
@@ -164,7 +166,7 @@ class LakeReader:
         hits: list[_Hit] = []
         scanned = 0
         position = 0
-        wave_rows = FIRST_WAVE_ROWS
+        wave_rows = self.first_wave_rows
         with self.connect() as con:
             while position < len(files):
                 if len(hits) >= limit:
@@ -182,7 +184,7 @@ class LakeReader:
                     position += 1
                 wave_rows *= 4
                 scanned += len(wave)
-                hits.extend(self._run_wave(con, node, wave, since, until, limit, oldest_first))
+                hits.extend(self._run_wave(now, con, node, wave, since, until, limit, oldest_first))
                 hits.sort(key=lambda h: h.stamp, reverse=not oldest_first)
                 del hits[limit:]
         return SearchResult(
@@ -194,6 +196,7 @@ class LakeReader:
 
     def _run_wave(
         self,
+        now: datetime,
         con: duckdb.DuckDBPyConnection,
         node: Node,
         wave: list[LakeFile],
@@ -208,7 +211,7 @@ class LakeReader:
         hits: list[_Hit] = []
         order = "ASC" if oldest_first else "DESC"
         for dataset_files in by_dataset.values():
-            sql, params = self._select(node, dataset_files, since, until, "*")
+            sql, params = self._select(node, dataset_files, since, until, "*", now)
             if sql is None:
                 continue
             sql += f' ORDER BY "@timestamp" {order} LIMIT {int(limit)}'
@@ -225,11 +228,12 @@ class LakeReader:
         since: datetime | None,
         until: datetime | None,
         what: str,
+        now: datetime,
     ) -> tuple[str | None, list[object]]:
         columns = self.columns(files)
         if not columns:
             return None, []
-        where, params = compile_query(node, columns)
+        where, params = compile_query(node, columns, now=now)
         clauses = [f"({where})"]
         if since is not None:
             clauses.append('"@timestamp" >= ?')
@@ -247,14 +251,14 @@ class LakeReader:
 
     def _execute(
         self, con: duckdb.DuckDBPyConnection, sql: str, params: list[object]
-    ) -> duckdb.DuckDBPyConnection:
+    ) -> duckdb.DuckDBPyRelation:
         try:
-            return con.execute(sql, params)
+            return con.sql(sql, params=params)
         except duckdb.IOException:
             # A file listed may have been merged by compaction meanwhile: one more try after
             # the listing settles is enough, since compaction renames before it deletes.
             time.sleep(0.05)
-            return con.execute(sql, params)
+            return con.sql(sql, params=params)
 
     def count(
         self,
@@ -273,11 +277,13 @@ class LakeReader:
         total = 0
         with self.connect() as con:
             for dataset_files in by_dataset.values():
-                sql, params = self._select(node, dataset_files, since, until, "count(*)")
+                sql, params = self._select(
+                    node, dataset_files, since, until, "count(*)", datetime.now(UTC)
+                )
                 if sql is None:
                     continue
-                row = self._execute(con, sql, params).fetchone()
-                total += int(row[0]) if row else 0
+                rows = self._execute(con, sql, params).fetchall()
+                total += int(rows[0][0]) if rows else 0
         return total
 
     # -- raw SQL -------------------------------------------------------------------------------
@@ -299,21 +305,25 @@ class LakeReader:
                     'NULL::VARCHAR AS "event.id" WHERE false'
                 )
             try:
-                result = con.execute(statement)
+                relation = con.sql(statement)
+                if relation is None:  # a statement without a result (SET, CREATE ...)
+                    return pa.table({})
                 table = (
-                    result.to_arrow_table()
+                    relation.to_arrow_table()
                     if limit is None
-                    else pa.Table.from_batches(list(_take(result.to_arrow_reader(), limit)))
+                    else _take(relation.to_arrow_reader(), limit)
                 )
             except duckdb.Error as exc:
                 raise InvalidInputError(f"SQL failed: {exc}") from exc
         return table
 
 
-def _take(reader: pa.RecordBatchReader, limit: int) -> Iterator[pa.RecordBatch]:
+def _take(reader: pa.RecordBatchReader, limit: int) -> pa.Table:
+    batches: list[pa.RecordBatch] = []
     left = limit
     for batch in reader:
         if left <= 0:
             break
-        yield batch.slice(0, left)
+        batches.append(batch.slice(0, left))
         left -= batch.num_rows
+    return pa.Table.from_batches(batches, schema=reader.schema)
