@@ -131,6 +131,10 @@ class LineParser:
         """Split the stream into lines and parse each, batching the results."""
         events: list[Event] = []
         issues: list[ParseIssue] = []
+        append = events.append
+        parse_line = self.parse_line
+        batch_size = self.batch_size
+        errors = (ValueError, UnicodeDecodeError, KeyError, IndexError, TypeError)
         offset = 0
         lineno = 0
         for raw in stream:
@@ -138,26 +142,18 @@ class LineParser:
             start = offset
             offset += len(raw)
             line = raw.rstrip(b"\r\n")
-            if not line.strip():
+            if not line or line.isspace():
                 continue
             try:
-                event = self.parse_line(line, ctx, start)
-            except (ValueError, UnicodeDecodeError, KeyError, IndexError, TypeError) as exc:
-                issues.append(
-                    ParseIssue(
-                        ctx.source,
-                        start,
-                        lineno,
-                        str(exc) or type(exc).__name__,
-                        bytes(line),
-                        self.id,
-                    )
-                )
+                append(parse_line(line, ctx, start))
+            except errors as exc:
+                reason = str(exc) or type(exc).__name__
+                issues.append(ParseIssue(ctx.source, start, lineno, reason, bytes(line), self.id))
                 continue
-            events.append(event)
-            if len(events) >= self.batch_size:
+            if len(events) >= batch_size:
                 yield ParseBatch(events, issues, offset)
                 events, issues = [], []
+                append = events.append
         if events or issues or offset:
             yield ParseBatch(events, issues, offset)
 
