@@ -17,7 +17,7 @@ import argparse
 import statistics
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -153,7 +153,7 @@ def main() -> None:
     print(f"lake: {sum(f.rows for f in files):,} events, {len(files)} files, {size / 1e9:.2f} GB")
     reader = LakeReader(args.lake)
     newest = max(f.max_time for f in files)
-    day = date.fromtimestamp(newest.timestamp() - 86400 * 3, UTC)
+    day = (newest - timedelta(days=3)).date()
     since = datetime.combine(day, datetime.min.time(), UTC)
     until = since + timedelta(days=1)
     timed(
@@ -175,9 +175,9 @@ def main() -> None:
         0.2,
     )
     timed(
-        'newest 100: EventID:1 AND User:"CORP\\\\svc_backup" (1 day)',
+        'newest 100: EventID:1 AND User:"CORP\\svc_backup" (1 day)',
         lambda: reader.search(
-            'EventID:1 AND User:"CORP\\\\svc_backup"', since=since, until=until, limit=100
+            'EventID:1 AND User:"CORP\\svc_backup"', since=since, until=until, limit=100
         ),
         args.repeat,
         0.3,
