@@ -52,9 +52,9 @@ def _to_table(events: Sequence[Event]) -> pa.Table:
             try:
                 column = column.cast(wanted)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                column = pa.chunked_array([_column_of([e.get(name) for e in events], name)])
+                column = pa.chunked_array([_column_of(column.to_pylist(), name)])
         elif wanted is None and not _is_storable(ctype):
-            column = pa.chunked_array([_column_of([e.get(name) for e in events], name)])
+            column = pa.chunked_array([_column_of(column.to_pylist(), name)])
         names.append(name)
         columns.append(column)
     return pa.Table.from_arrays(columns, names=names)
@@ -76,12 +76,27 @@ def _is_storable(dtype: pa.DataType) -> bool:
 
 
 def _slow_table(events: Sequence[Event]) -> pa.Table:
-    names: dict[str, None] = {}
-    for event in events:
-        for name in event:
-            names.setdefault(name, None)
-    arrays = [_column_of([e.get(name) for e in events], name) for name in names]
-    return pa.Table.from_arrays(arrays, names=list(names))
+    # One pass over the fields that are there: sparse datasets (Windows Security has hundreds
+    # of columns, each event a few) cost what they hold, not rows times columns.
+    count = len(events)
+    columns: dict[str, tuple[list[int], list[object]]] = {}
+    for index, event in enumerate(events):
+        for name, value in event.items():
+            entry = columns.get(name)
+            if entry is None:
+                entry = columns[name] = ([], [])
+            entry[0].append(index)
+            entry[1].append(value)
+    arrays = []
+    for name, (indexes, present) in columns.items():
+        if len(indexes) == count:
+            values = present
+        else:
+            values = [None] * count
+            for index, value in zip(indexes, present, strict=True):
+                values[index] = value
+        arrays.append(_column_of(values, name))
+    return pa.Table.from_arrays(arrays, names=list(columns))
 
 
 def _column_of(values: list[object], name: str) -> pa.Array:
@@ -115,6 +130,11 @@ def _column_of(values: list[object], name: str) -> pa.Array:
 
 def _coerce_fixed(values: list[object], ftype: FieldType) -> pa.Array:
     arrow_type = ARROW_TYPES[ftype]
+    if ftype is not FieldType.KEYWORD_LIST:
+        try:  # values of the right type already: Arrow converts them at C speed
+            return pa.array(values, type=arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
     out: list[object] = []
     for value in values:
         out.append(coerce_value(value, ftype))
