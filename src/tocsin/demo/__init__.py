@@ -1,0 +1,1 @@
+"""The demo: a realistic intrusion scenario that the project generates itself."""
