@@ -51,3 +51,10 @@ def test_init_home_creates_folders_and_config(tmp_path):
     assert init_home(settings) == []  # idempotent
     # the commented file loads back to the defaults
     assert load_settings(home=tmp_path / "h").port == 8080
+
+
+def test_empty_value_disables_a_listener(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOCSIN_SYSLOG_UDP_PORT", "")
+    settings = load_settings(home=tmp_path)
+    assert settings.syslog_udp_port is None
+    assert settings.syslog_tcp_port == 5514

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
@@ -26,13 +26,14 @@ def create_app(
     health_extra: Callable[[], dict[str, object]] | None = None,
 ) -> FastAPI:
     """Build the app around the given services."""
+    docs = svc.settings.api_docs
     app = FastAPI(
         title="Tocsin",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url="/api/docs" if docs else None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url="/api/openapi.json" if docs else None,
     )
     app.state.services = svc
 
@@ -64,7 +65,3 @@ def create_app(
     app.include_router(routes_ingest.router)
     app.include_router(routes_search.router)
     return app
-
-
-async def _noop_lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    yield

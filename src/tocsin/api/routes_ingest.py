@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import io
 import zlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from tocsin.api.deps import Services, require, services
 from tocsin.ingest.spool import SpoolRecord, now
@@ -17,6 +19,7 @@ from tocsin.workspace.tokens import Scope, TokenInfo
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
 MAX_BODY = 32 * 1024 * 1024
+MAX_INFLATED = MAX_BODY * 8
 
 
 @router.post("/ingest", status_code=202)
@@ -53,21 +56,27 @@ async def ingest(
     body = b"".join(chunks)
     if request.headers.get("content-encoding", "").lower() == "gzip" or body[:2] == b"\x1f\x8b":
         try:
-            body = _gunzip(body)
+            inflated = await run_in_threadpool(_gunzip, body)
         except (OSError, EOFError, zlib.error):
             return JSONResponse({"error": "InvalidInputError", "detail": "bad gzip body"}, 400)
+        if inflated is None:
+            detail = f"body over {MAX_INFLATED} bytes once decompressed"
+            return JSONResponse({"error": "TooLarge", "detail": detail}, 413)
+        body = inflated
     if not body.strip():
         return JSONResponse({"error": "InvalidInputError", "detail": "empty body"}, 400)
     peer = request.client.host if request.client else "unknown"
     record = SpoolRecord(
         "http", f"http://{peer} token:{token.prefix}", body, now(), format=format, dataset=dataset
     )
-    position = svc.spool.append([record])
+    # off the event loop: the syslog listeners share it
+    position = await run_in_threadpool(svc.spool.append, [record])
     return JSONResponse({"status": "accepted", "bytes": len(body), "spool": str(position)}, 202)
 
 
-def _gunzip(body: bytes) -> bytes:
-    out = gzip.decompress(body)
-    if len(out) > MAX_BODY * 8:
-        raise OSError("decompressed body too large")
-    return out
+def _gunzip(body: bytes) -> bytes | None:
+    """Decompress a gzip body (several members too), or None when it inflates past
+    ``MAX_INFLATED``: reading stops just past the limit, so a bomb never inflates whole."""
+    with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
+        out = stream.read(MAX_INFLATED + 1)
+    return None if len(out) > MAX_INFLATED else out

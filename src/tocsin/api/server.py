@@ -117,6 +117,7 @@ class Server:
         self.consumer.stop()
         self.scheduler.stop()
         self.spool.close()
+        self.db.close()
 
 
 def run_server(
@@ -136,7 +137,8 @@ def run_server(
         settings = settings.model_copy(update={"port": port})
     server = Server(settings, syslog=syslog)
     url = f"http://{settings.host}:{settings.port}"
-    sys.stderr.write(f"tocsin serving on {url} (API docs: {url}/api/docs)\n")
+    docs = f" (API docs: {url}/api/docs)" if settings.api_docs else ""
+    sys.stderr.write(f"tocsin serving on {url}{docs}\n")
     if banner:
         sys.stderr.write(banner)
     uvicorn.run(

@@ -35,7 +35,7 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
                 f"{str(home)!r} exists and is not a demo home; set TOCSIN_HOME to another folder"
             )
         shutil.rmtree(home)
-    settings = load_settings(home=home)
+    settings = load_settings(home=home, api_docs=True)
     init_home(settings)
     (home / MARKER).write_text("created by tocsin demo; deleted by the next demo run\n")
     stderr.print(Panel(escape(SCENARIO_SUMMARY), title="tocsin demo: the scenario"))

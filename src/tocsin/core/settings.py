@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
     port: int = Field(default=8080, description="HTTP port of the API, console and ingest route.")
+    api_docs: bool = Field(
+        default=False,
+        description="Serve the interactive API docs at /api/docs (they show no data, but are "
+        "the one unauthenticated page: off by default).",
+    )
     syslog_udp_port: int | None = Field(
         default=5514, description="UDP syslog port of `tocsin serve`; empty to disable."
     )
@@ -84,6 +89,22 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field(
         default="4GB", description="Memory DuckDB may use for one search."
     )
+
+    @field_validator(
+        "syslog_udp_port",
+        "syslog_tcp_port",
+        "syslog_tls_port",
+        "database_url",
+        "syslog_tls_cert",
+        "syslog_tls_key",
+        "syslog_tls_client_ca",
+        "duckdb_threads",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty value (``TOCSIN_SYSLOG_UDP_PORT=``) disables or unsets the setting."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @classmethod
     def settings_customise_sources(

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE = 64 * 1024
 MAX_OCTET_COUNT = 1024 * 1024
 _RESUME_CHECK_SECONDS = 0.05
+_CLOSE_WAIT_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -40,7 +41,8 @@ class SyslogFramer:
     """Split a TCP byte stream into syslog messages (RFC 6587).
 
     A frame starting with digits and a space is octet-counted (``<len> <msg>``); otherwise the
-    message ends at a newline (or NUL). A line longer than ``MAX_MESSAGE`` is cut there.
+    message ends at a newline (or NUL). A line longer than ``MAX_MESSAGE`` is cut there (the
+    rest of it follows as the next message, so nothing is dropped).
     """
 
     def __init__(self) -> None:
@@ -69,16 +71,19 @@ class SyslogFramer:
                 elif space < 0 and size - start < 8 and buffer[start:size].isdigit():
                     break  # an octet count still arriving
             newline = buffer.find(b"\n", start)
-            if newline < 0:
-                if size - start > MAX_MESSAGE:
-                    messages.append(bytes(buffer[start : start + MAX_MESSAGE]))
-                    start += MAX_MESSAGE
-                    continue
+            # a NUL ends a message too (some senders frame with it); look only before the newline
+            nul = buffer.find(b"\x00", start, newline if newline >= 0 else size)
+            end = nul if nul >= 0 else newline
+            if (end < 0 and size - start > MAX_MESSAGE) or end - start > MAX_MESSAGE:
+                messages.append(bytes(buffer[start : start + MAX_MESSAGE]))
+                start += MAX_MESSAGE
+                continue
+            if end < 0:
                 break
-            line = bytes(buffer[start:newline]).rstrip(b"\r\x00")
+            line = bytes(buffer[start:end]).rstrip(b"\r\x00")
             if line.strip():
                 messages.append(line)
-            start = newline + 1
+            start = end + 1
         del buffer[:start]
         return messages
 
@@ -103,6 +108,7 @@ class _TcpProtocol(asyncio.Protocol):
         scheme = "tls" if transport.get_extra_info("sslcontext") else "tcp"
         self.peer = f"{scheme}://{peer[0]}:{peer[1]}" if peer else f"{scheme}://unknown"
         self.listener.stats.connections += 1
+        self.listener.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
         messages = self.framer.feed(data)
@@ -132,6 +138,7 @@ class _TcpProtocol(asyncio.Protocol):
         if rest:
             self.listener.accept([rest], self.peer)
         self.transport = None
+        self.listener.connections.discard(self)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -172,6 +179,7 @@ class SyslogListener:
     servers: list[asyncio.AbstractServer] = field(default_factory=list)
     transports: list[asyncio.BaseTransport] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
+    connections: set[_TcpProtocol] = field(default_factory=set)
 
     def accept(self, messages: list[bytes], peer: str) -> None:
         """Spool messages from one peer (they are acknowledged once this returns)."""
@@ -203,7 +211,7 @@ class SyslogListener:
         return bound
 
     async def stop(self) -> None:
-        """Close every listener."""
+        """Close every listener and the connections still open (what they sent is spooled)."""
         for server in self.servers:
             server.close()
             await server.wait_closed()
@@ -211,6 +219,19 @@ class SyslogListener:
             transport.close()
         self.servers.clear()
         self.transports.clear()
+        # Server.close() leaves accepted connections open (before Python 3.13); close them so
+        # nothing is read after the consumer's last drain. TLS waits for the peer's
+        # close_notify, so wait a little, then abort the stragglers.
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.close()
+        deadline = asyncio.get_running_loop().time() + _CLOSE_WAIT_SECONDS
+        while self.connections and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+        await asyncio.sleep(0)  # let connection_lost run
 
 
 def tls_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:

@@ -175,7 +175,10 @@ class Spool:
         out: list[tuple[SpoolPosition, SpoolRecord]] = []
         position = start
         budget = max_bytes
-        for number in self.segments():
+        # Listed before reading: a segment that is not the newest here is complete (the writer
+        # rotated away from it), while the newest may still grow after it was read.
+        segments = self.segments()
+        for number in segments:
             if number < position.segment:
                 continue
             offset = position.offset if number == position.segment else 0
@@ -208,7 +211,7 @@ class Spool:
             if len(out) >= max_records or budget <= 0 or cursor < len(data):
                 break
             # this segment is exhausted: continue with the next one, if it exists
-            if number != self.segments()[-1]:
+            if number != segments[-1]:
                 position = SpoolPosition(number + 1, 0)
         return out, position
 
