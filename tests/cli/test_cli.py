@@ -95,3 +95,22 @@ def test_plugins_lists_builtins(home):
     assert ("tocsin.parsers", "json") in ids
     assert ("tocsin.jobs", "lake.compact") in ids
     assert all(r["error"] == "" for r in rows)
+
+
+def test_parallel_ingest_matches_serial(home, tmp_path):
+    from tocsin.core.settings import load_settings
+    from tocsin.ingest.service import IngestService
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for i in range(4):
+        (inputs / f"f{i}.ndjson").write_text(
+            "".join(f'{{"file": {i}, "n": {n}}}\n' for n in range(50)) + "{broken\n"
+        )
+    serial = IngestService(load_settings(home=tmp_path / "a")).ingest([inputs], workers=1)
+    parallel = IngestService(load_settings(home=tmp_path / "b")).ingest([inputs], workers=2)
+    assert serial.accepted == parallel.accepted == {"json": 200}
+    assert serial.quarantined == parallel.quarantined == 4
+    assert [f.path for f in parallel.files] == [f.path for f in serial.files]
+    again = IngestService(load_settings(home=tmp_path / "b")).ingest([inputs], workers=2)
+    assert all(f.skipped for f in again.files)  # the parent wrote the ledger

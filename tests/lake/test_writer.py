@@ -118,3 +118,13 @@ def test_invalid_dataset_name_is_refused(tmp_path):
     writer.add([event(1, dataset="../escape")])
     with pytest.raises(InvalidInputError, match="dataset"):
         writer.flush()
+
+
+def test_fields_that_mix_types_stay_text_in_later_batches(tmp_path):
+    writer = LakeWriter(tmp_path)
+    writer.add([event(1, ProcessId=500), event(2, ProcessId="0x1f4")])
+    writer.flush()
+    writer.add([event(3, ProcessId=7)])  # alone it would be a number column
+    writer.flush()
+    types = {str(pq.read_schema(f.path).field("ProcessId").type) for f in list_files(tmp_path)}
+    assert types == {"string"}

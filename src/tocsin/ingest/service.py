@@ -6,11 +6,17 @@ A truncated gzip or EVTX yields what can be read plus an error for the file.
 
 from __future__ import annotations
 
+import functools
 import logging
+import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy import select
 
 from tocsin.core.errors import InvalidInputError, NotFoundError
 from tocsin.core.settings import Settings
@@ -64,6 +70,42 @@ class IngestReport:
         return [f for f in self.files if f.error is not None]
 
 
+PARALLEL_BYTES = 64 * 1024 * 1024
+"""Inputs smaller than this are ingested in one process (starting workers costs ~1 s)."""
+
+
+def _share_out(files: list[Path], groups: int) -> list[list[Path]]:
+    """Split files into up to ``groups`` lists of similar total size, keeping each in order."""
+    sizes = [(path.stat().st_size, path) for path in files]
+    buckets: list[tuple[int, list[Path]]] = [(0, []) for _ in range(min(groups, len(files)))]
+    for size, path in sorted(sizes, key=lambda item: -item[0]):
+        buckets.sort(key=lambda bucket: bucket[0])
+        total, members = buckets[0]
+        members.append(path)
+        buckets[0] = (total + size, members)
+    return [members for _, members in buckets if members]
+
+
+def _ingest_group(
+    settings: Settings,
+    files: list[Path],
+    *,
+    format: str,
+    dataset: str | None,
+    force: bool,
+    detection: bool,
+) -> IngestReport:
+    """A worker process's share of a parallel ingest."""
+    # the parent migrated the database; a worker only reads the ledger
+    service = IngestService(
+        settings, db=Database(settings.workspace_url, migrate=False), detection=detection
+    )
+    try:
+        return service.ingest_files(files, format=format, dataset=dataset, force=force)
+    finally:
+        service.db.close()
+
+
 def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
     """Yield the files named, and the files inside the folders named (recursively, sorted).
 
@@ -107,32 +149,92 @@ class IngestService:
         dataset: str | None = None,
         force: bool = False,
         progress: Progress | None = None,
+        workers: int | None = None,
     ) -> IngestReport:
-        """Ingest every file under ``paths``; bad records are quarantined, not fatal."""
+        """Ingest every file under ``paths``; bad records are quarantined, not fatal.
+
+        Many files are shared out among ``workers`` processes (default: one per core, when the
+        input is large enough to pay for starting them); each writes its own lake files.
+        """
         files = list(expand_paths(paths))
         if format != "auto":
             self.parsers.get(format)  # fail early on an unknown format
+        total = sum(path.stat().st_size for path in files)
+        count = workers if workers is not None else (os.cpu_count() or 1)
+        if count > 1 and len(files) > 1 and (workers is not None or total >= PARALLEL_BYTES):
+            report = self._ingest_parallel(files, count, format, dataset, force, progress)
+        else:
+            report = self.ingest_files(
+                files, format=format, dataset=dataset, force=force, progress=progress
+            )
+        # The ledger is written only once the lake has the events, so a crash never marks a
+        # file as imported while its events are still in memory.
+        self._record_imports(
+            [r for r in report.files if r.identity is not None and not r.skipped and r.format]
+        )
+        return report
+
+    def ingest_files(
+        self,
+        files: list[Path],
+        *,
+        format: str = "auto",
+        dataset: str | None = None,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Ingest files in this process and flush the lake (the ledger is the caller's)."""
         writer = LakeWriter(self.settings.lake_dir, flush_events=self.settings.flush_events)
         quarantine = Quarantine(self.settings.quarantine_dir)
         pipeline = Pipeline(
             writer, quarantine, registry=self.parsers.registry, detection=self.detection
         )
         report = IngestReport()
+        known = set() if force else self._imported([identify(path).key for path in files])
         for path in files:
             result = self._ingest_file(
-                path, pipeline, format=format, dataset=dataset, force=force, progress=progress
+                path, pipeline, format=format, dataset=dataset, known=known, progress=progress
             )
             report.files.append(result)
         writer.flush()
-        # The ledger is written only once the lake has the events, so a crash never marks a
-        # file as imported while its events are still in memory.
-        for result in report.files:
-            if result.identity is not None and not result.skipped and result.format is not None:
-                self._record_import(result.identity, result.path, result)
         report.accepted = dict(pipeline.stats.accepted)
         report.quarantined = pipeline.stats.quarantined
         report.issues = pipeline.stats.issues
         report.duplicates = writer.stats.duplicates
+        return report
+
+    def _ingest_parallel(
+        self,
+        files: list[Path],
+        workers: int,
+        format: str,
+        dataset: str | None,
+        force: bool,
+        progress: Progress | None,
+    ) -> IngestReport:
+        groups = _share_out(files, workers * 2)
+        report = IngestReport()
+        context = multiprocessing.get_context("spawn")
+        job = functools.partial(
+            _ingest_group,
+            self.settings,
+            format=format,
+            dataset=dataset,
+            force=force,
+            detection=self.detection,
+        )
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for group, part in zip(groups, pool.map(job, groups), strict=True):
+                report.files.extend(part.files)
+                for name, number in part.accepted.items():
+                    report.accepted[name] = report.accepted.get(name, 0) + number
+                report.quarantined += part.quarantined
+                report.duplicates += part.duplicates
+                report.issues.extend(part.issues[: max(0, 1000 - len(report.issues))])
+                if progress:
+                    progress(sum(path.stat().st_size for path in group))
+        order = {path: index for index, path in enumerate(files)}
+        report.files.sort(key=lambda result: order[result.path])
         return report
 
     def _ingest_file(
@@ -142,13 +244,13 @@ class IngestService:
         *,
         format: str,
         dataset: str | None,
-        force: bool,
+        known: set[str],
         progress: Progress | None,
     ) -> FileResult:
         result = FileResult(path)
         identity = identify(path)
         key = identity.key
-        if not force and self._already_imported(key):
+        if key in known:
             result.skipped = True
             if progress:
                 progress(identity.size)
@@ -205,21 +307,34 @@ class IngestService:
             return read_ndjson_tables(opened.stream, ctx)
         return parser.parse_stream(opened.stream, ctx)
 
-    def _already_imported(self, key: str) -> bool:
+    def _imported(self, keys: list[str]) -> set[str]:
+        """The keys among ``keys`` that the ledger already has."""
+        found: set[str] = set()
         with self.db.session() as session:
-            return session.get(ImportedFile, key) is not None
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                query = select(ImportedFile.identity).where(ImportedFile.identity.in_(chunk))
+                found.update(session.scalars(query))
+        return found
 
-    def _record_import(self, key: str, path: Path, result: FileResult) -> None:
+    def _record_imports(self, results: list[FileResult]) -> None:
+        """Write the ledger rows of imported files in one transaction."""
+        if not results:
+            return
+        now = datetime.now(UTC)
         with self.db.session() as session:
-            row = session.get(ImportedFile, key)
-            if row is None:
-                row = ImportedFile(identity=key, path=str(path), size=result.size, events=0)
-                session.add(row)
-            row.path = str(path)
-            row.events = result.events
-            row.quarantined = result.quarantined
-            row.complete = result.error is None
-            row.imported_at = datetime.now(UTC)
+            for result in results:
+                assert result.identity is not None  # noqa: S101 - filtered by the caller
+                row = session.get(ImportedFile, result.identity)
+                if row is None:
+                    row = ImportedFile(identity=result.identity, size=result.size)
+                    session.add(row)
+                row.path = str(result.path)
+                row.size = result.size
+                row.events = result.events
+                row.quarantined = result.quarantined
+                row.complete = result.error is None
+                row.imported_at = now
 
 
 @dataclass(slots=True)

@@ -28,17 +28,43 @@ ARROW_TYPES: dict[FieldType, pa.DataType] = {
 }
 
 
-def events_to_table(events: Sequence[Event]) -> pa.Table:
+class TextFields:
+    """Native fields known to mix types, per dataset, learned as batches are converted.
+
+    Once a field of a dataset has mixed types (Windows ``ProcessId`` is a number in one event
+    and ``0x1f4`` in another), it is stored as text from then on, and later batches turn it to
+    text before Arrow sees them, so they take Arrow's fast path and the column keeps one type.
+    """
+
+    def __init__(self) -> None:
+        self._by_dataset: dict[str, set[str]] = {}
+
+    def get(self, dataset: str) -> set[str]:
+        """The text fields of ``dataset``."""
+        return self._by_dataset.setdefault(dataset, set())
+
+
+def events_to_table(events: Sequence[Event], text_fields: set[str] | None = None) -> pa.Table:
     """Convert events to a table: Arrow's inference first, a column-by-column path if it fails.
 
-    Field names that differ only in case are renamed by the schema's rule.
+    ``text_fields`` names native fields to store as text; fields found to mix types are added
+    to it. Field names that differ only in case are renamed by the schema's rule.
     """
-    table = _to_table(events)
+    if text_fields:
+        for event in events:
+            for name in text_fields:
+                value = event.get(name)
+                if value is not None and type(value) is not str:
+                    event[name] = to_text(value)
+    table, mixed = _to_table(events)
+    if text_fields is not None:
+        text_fields.update(mixed)
     names = resolve_name_clashes(table.column_names)
     return table if names is table.column_names else table.rename_columns(names)
 
 
-def _to_table(events: Sequence[Event]) -> pa.Table:
+def _to_table(events: Sequence[Event]) -> tuple[pa.Table, set[str]]:
+    """The table, and the native fields found to mix types (stored as text)."""
     try:
         table = pa.Table.from_struct_array(pa.array(events))
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
@@ -57,7 +83,7 @@ def _to_table(events: Sequence[Event]) -> pa.Table:
             column = pa.chunked_array([_column_of(column.to_pylist(), name)])
         names.append(name)
         columns.append(column)
-    return pa.Table.from_arrays(columns, names=names)
+    return pa.Table.from_arrays(columns, names=names), set()
 
 
 def _wanted_type(name: str) -> pa.DataType | None:
@@ -75,7 +101,7 @@ def _is_storable(dtype: pa.DataType) -> bool:
     return not bool(pa.types.is_binary(dtype))
 
 
-def _slow_table(events: Sequence[Event]) -> pa.Table:
+def _slow_table(events: Sequence[Event]) -> tuple[pa.Table, set[str]]:
     # One pass over the fields that are there: sparse datasets (Windows Security has hundreds
     # of columns, each event a few) cost what they hold, not rows times columns.
     count = len(events)
@@ -88,6 +114,7 @@ def _slow_table(events: Sequence[Event]) -> pa.Table:
             entry[0].append(index)
             entry[1].append(value)
     arrays = []
+    mixed: set[str] = set()
     for name, (indexes, present) in columns.items():
         if len(indexes) == count:
             values = present
@@ -95,14 +122,30 @@ def _slow_table(events: Sequence[Event]) -> pa.Table:
             values = [None] * count
             for index, value in zip(indexes, present, strict=True):
                 values[index] = value
-        arrays.append(_column_of(values, name))
-    return pa.Table.from_arrays(arrays, names=list(columns))
+        array = _column_of(values, name)
+        if field_type(name) is None and pa.types.is_string(array.type) and _mixed(present):
+            mixed.add(name)
+        arrays.append(array)
+    return pa.Table.from_arrays(arrays, names=list(columns)), mixed
+
+
+def _mixed(values: list[object]) -> bool:
+    first = type(values[0]) if values else None
+    return any(type(v) is not first for v in values)
 
 
 def _column_of(values: list[object], name: str) -> pa.Array:
     ftype = field_type(name)
     if ftype is not None:
         return _coerce_fixed(values, ftype)
+    try:  # Arrow's own inference is fast; keep its result when it is a type the lake stores
+        inferred = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        inferred = None
+    if inferred is not None and _is_storable(inferred.type):
+        if pa.types.is_timestamp(inferred.type) and inferred.type != TIMESTAMP_TYPE:
+            return inferred.cast(TIMESTAMP_TYPE)
+        return inferred
     kinds = {type(v) for v in values if v is not None}
     if not kinds:
         return pa.array([None] * len(values), type=pa.string())

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from tocsin.core import event as ev
 from tocsin.core.errors import InvalidInputError
 from tocsin.core.event import Event
-from tocsin.lake.convert import events_to_table
+from tocsin.lake.convert import TextFields, events_to_table
 from tocsin.lake.layout import file_name, is_valid_dataset, partition_dir
 
 logger = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class LakeWriter:
         self._lock = threading.Lock()
         self.stats = WriteStats()
         self.metadata = metadata or {}
+        self._text_fields = TextFields()
 
     @property
     def buffered(self) -> int:
@@ -158,7 +159,7 @@ class LakeWriter:
     ) -> int:
         if not events:
             return 0
-        table = events_to_table(events)
+        table = events_to_table(events, self._text_fields.get(dataset))
         self._write_table(dataset, day, table, extra_metadata, name_tag)
         return len(events)
 
