@@ -13,7 +13,7 @@ from tests.ingest.pki import make_pki
 from tocsin.core.settings import Settings
 from tocsin.ingest.consumer import SpoolConsumer
 from tocsin.ingest.listeners import MAX_MESSAGE, SyslogFramer, SyslogListener, tls_context
-from tocsin.ingest.spool import Spool, SpoolPosition
+from tocsin.ingest.spool import SYSLOG_BATCH, Spool, SpoolPosition, unpack_messages
 from tocsin.lake.layout import list_files
 
 RFC5424 = b"<34>1 2024-05-01T10:00:00Z web01 sshd 42 - - Failed password for root"
@@ -133,8 +133,14 @@ def lake_messages(lake):
 
 
 def spooled(spool):
-    """The payloads waiting in the spool."""
-    return [r.payload for _, r in spool.read(spool.read_checkpoint())[0]]
+    """The syslog messages waiting in the spool."""
+    out = []
+    for _, record in spool.read(spool.read_checkpoint())[0]:
+        if record.kind == SYSLOG_BATCH:
+            out.extend(unpack_messages(record.payload))
+        else:
+            out.append(record.payload)
+    return out
 
 
 def syslog_line(i, text="seq"):

@@ -223,3 +223,11 @@ def test_concurrent_append_and_read_lose_nothing_across_rotation(tmp_path):
     assert len(got) == total
     assert got == sent
     spool.close()
+
+
+def test_packed_messages_round_trip():
+    from tocsin.ingest.spool import pack_messages, unpack_messages
+
+    messages = [b"", b"one", b"two\nlines", b"\x00\xff" * 100]
+    assert unpack_messages(pack_messages(messages)) == messages
+    assert unpack_messages(b"") == []

@@ -27,7 +27,14 @@ from tocsin.ingest.parsers.syslog import parse_syslog_message
 from tocsin.ingest.pipeline import Pipeline
 from tocsin.ingest.quarantine import Quarantine
 from tocsin.ingest.registry import ParserSet
-from tocsin.ingest.spool import Spool, SpoolPosition, SpoolRecord
+from tocsin.ingest.spool import (
+    SYSLOG,
+    SYSLOG_BATCH,
+    Spool,
+    SpoolPosition,
+    SpoolRecord,
+    unpack_messages,
+)
 from tocsin.lake.layout import list_files
 from tocsin.lake.writer import LakeWriter
 
@@ -148,14 +155,21 @@ class SpoolConsumer:
         syslog_events: list[Event] = []
         syslog_issues: list[ParseIssue] = []
         received = datetime.now(UTC)
-        ctx = ParseContext(source="syslog", identity="spool", received=received)
         for position, record in records:
             identity = f"spool:{position.segment}:{position.offset}"
-            if record.kind == "syslog":
-                ctx.source = record.source
-                ctx.identity = identity
+            if record.kind == SYSLOG_BATCH:
+                messages = unpack_messages(record.payload)
+            elif record.kind == SYSLOG:
+                messages = [record.payload]
+            else:
+                self._process_body(position, record, identity)
+                self.events_in += 1
+                continue
+            # one context per record: its messages share the id prefix, each its own index
+            ctx = ParseContext(source=record.source, identity=identity, received=received)
+            for index, message in enumerate(messages):
                 try:
-                    syslog_events.append(parse_syslog_message(record.payload, ctx, 0))
+                    syslog_events.append(parse_syslog_message(message, ctx, index))
                 except (ValueError, UnicodeDecodeError) as exc:
                     syslog_issues.append(
                         ParseIssue(
@@ -163,13 +177,11 @@ class SpoolConsumer:
                             position.offset,
                             None,
                             str(exc),
-                            record.payload[:65536],
+                            message[:65536],
                             "syslog",
                         )
                     )
-            else:
-                self._process_body(position, record, identity)
-            self.events_in += 1
+            self.events_in += len(messages)
         if syslog_events or syslog_issues:
             batch_ctx = ParseContext(source="syslog", identity="spool", received=received)
             self.pipeline.process(ParseBatch(syslog_events, syslog_issues, 0), batch_ctx)

@@ -16,7 +16,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tocsin.ingest.spool import Spool, SpoolRecord, now
+from tocsin.ingest.spool import SYSLOG_BATCH, Spool, SpoolRecord, now, pack_messages
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +183,7 @@ class SyslogListener:
 
     def accept(self, messages: list[bytes], peer: str) -> None:
         """Spool messages from one peer (they are acknowledged once this returns)."""
-        received = now()
-        self.spool.append([SpoolRecord("syslog", peer, m, received) for m in messages])
+        self.spool.append([SpoolRecord(SYSLOG_BATCH, peer, pack_messages(messages), now())])
         self.stats.messages += len(messages)
         self.stats.bytes += sum(len(m) for m in messages)
 

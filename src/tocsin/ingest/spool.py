@@ -85,6 +85,33 @@ class SpoolRecord:
         )
 
 
+_LENGTH = struct.Struct("<I")
+
+SYSLOG = "syslog"
+"""Record kind: one syslog message."""
+SYSLOG_BATCH = "syslog_batch"
+"""Record kind: the syslog messages one read from one peer gave, packed by
+:func:`pack_messages` (one record, one metadata line and one checksum for them all)."""
+
+
+def pack_messages(messages: list[bytes]) -> bytes:
+    """Pack messages as ``<length:u32><message>`` each."""
+    return b"".join(_LENGTH.pack(len(m)) + m for m in messages)
+
+
+def unpack_messages(payload: bytes) -> list[bytes]:
+    """The messages of a packed payload."""
+    out: list[bytes] = []
+    cursor = 0
+    size = len(payload)
+    while cursor + 4 <= size:
+        (length,) = _LENGTH.unpack_from(payload, cursor)
+        cursor += 4
+        out.append(payload[cursor : cursor + length])
+        cursor += length
+    return out
+
+
 def _segment_path(folder: Path, number: int) -> Path:
     return folder / f"seg-{number:012d}.spool"
 
