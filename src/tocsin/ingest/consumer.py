@@ -40,6 +40,11 @@ from tocsin.lake.writer import LakeWriter
 
 logger = logging.getLogger(__name__)
 
+READ_BYTES = 4 * 1024 * 1024
+"""Spool bytes parsed per step: bounds the memory one step takes (~25,000 syslog lines)."""
+FLUSH_EVENTS = 100_000
+"""Events buffered before a flush even if ``flush_seconds`` has not passed."""
+
 _TAG = re.compile(r"-sp(\d+)o(\d+)$")
 
 
@@ -127,7 +132,7 @@ class SpoolConsumer:
         if wait and not self.spool.wait_for_data(self.position, wait):
             self._maybe_flush()
             return False
-        records, after = self.spool.read(self.position)
+        records, after = self.spool.read(self.position, max_bytes=READ_BYTES)
         if records:
             self._process(records)
         self.position = after
@@ -136,7 +141,7 @@ class SpoolConsumer:
 
     def _maybe_flush(self) -> None:
         due = time.monotonic() - self.last_flush >= self.settings.flush_seconds
-        if self.position != self.committed and (due or self.writer.buffered >= 500_000):
+        if self.position != self.committed and (due or self.writer.buffered >= FLUSH_EVENTS):
             self.flush()
 
     def flush(self) -> None:
