@@ -45,6 +45,20 @@ class TailState:
     offset: int
     format: str | None = None
     head_len: int = 0
+    generation: int = 0
+    """Counts replacements (rotation, truncation) of the file at this path: part of the ids."""
+
+
+def _leading_lines(path: Path, marker: bytes) -> bytes:
+    """The lines at the start of a file that begin with ``marker`` (a header), at most 1 MiB."""
+    with path.open("rb") as handle:
+        head = handle.read(1024 * 1024)
+    end = 0
+    for line in head.splitlines(keepends=True):
+        if not line.startswith(marker) or not line.endswith(b"\n"):
+            break
+        end += len(line)
+    return head[:end]
 
 
 def _hash(data: bytes) -> str:
@@ -135,8 +149,16 @@ class Tailer:
                 head_now = _hash(handle.read(state.head_len))
                 replaced = stat.st_size < state.offset or head_now != state.head
             if state is None or replaced:
+                generation = state.generation + 1 if state is not None else 0
                 state = TailState(
-                    key, stat.st_dev, stat.st_ino, "", 0, state.format if state else None
+                    key,
+                    stat.st_dev,
+                    stat.st_ino,
+                    "",
+                    0,
+                    state.format if state else None,
+                    0,
+                    generation,
                 )
                 self.states[key] = state
             if state.head_len < HEAD_FOR_IDENTITY:
@@ -152,13 +174,19 @@ class Tailer:
             return 0
         data = data[: cut + 1]
         parser = self._parser(state, data)
+        header = b""
+        marker = getattr(parser, "resume_header", None)
+        if state.offset and isinstance(marker, bytes):
+            # a format whose lines need the file's header (Zeek's #fields): feed it again
+            header = _leading_lines(path, marker)
         ctx = ParseContext(
             source=str(path),
-            identity=f"tail:{state.device}:{state.inode}:{state.head}",
+            identity=f"tail:{state.device}:{state.inode}:{state.generation}",
             dataset=self.dataset,
             received=datetime.now(UTC),
-            base_offset=state.offset,
+            base_offset=state.offset - len(header),
         )
+        data = header + data
         before = self.pipeline.stats.total
         for batch in parser.parse_stream(io.BufferedReader(io.BytesIO(data)), ctx):
             self.pipeline.process(batch, ctx)

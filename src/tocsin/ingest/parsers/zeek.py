@@ -638,6 +638,8 @@ class ZeekParser:
 
     id: ClassVar[str] = "zeek"
     batch_size: ClassVar[int] = BATCH_SIZE
+    resume_header: ClassVar[bytes] = b"#"
+    """A tail resuming mid-file first feeds the file's leading lines that start with this."""
 
     def __init__(self) -> None:
         self._headers: dict[str, _Header] = {}
