@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import shutil
 import time
 import uuid
@@ -20,12 +19,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tocsin.core import event as ev
-from tocsin.lake.layout import LakeFile, file_name, list_datasets, list_files
-from tocsin.lake.writer import COMPRESSION, COMPRESSION_LEVEL, ROW_GROUP_SIZE
+from tocsin.lake.layout import LakeFile, list_datasets, list_files
+from tocsin.lake.writer import write_lake_file
 
 logger = logging.getLogger(__name__)
 
@@ -139,29 +137,7 @@ def _merge(dataset: str, files: list[LakeFile]) -> tuple[int, int]:
     written = 0
     uid = uuid.uuid4().hex[:12]
     for start in range(0, table.num_rows, TARGET_ROWS):
-        part = table.slice(start, TARGET_ROWS)
-        bounds = pc.min_max(part.column(ev.TIMESTAMP))
-        min_us = int(bounds["min"].value or 0)
-        max_us = int(bounds["max"].value or 0)
-        final = folder / file_name(min_us, max_us, part.num_rows, f"c{uid}-{written}")
-        temp = final.with_name(final.name + ".tmp")
-        metadata = dict(part.schema.metadata or {})
-        metadata.update(
-            {
-                b"tocsin.min_ts_us": str(min_us).encode(),
-                b"tocsin.max_ts_us": str(max_us).encode(),
-                b"tocsin.dataset": dataset.encode(),
-            }
-        )
-        part = part.replace_schema_metadata(metadata)
-        pq.write_table(
-            part,
-            temp,
-            compression=COMPRESSION,
-            compression_level=COMPRESSION_LEVEL,
-            row_group_size=ROW_GROUP_SIZE,
-        )
-        os.replace(temp, final)
+        write_lake_file(folder, dataset, table.slice(start, TARGET_ROWS), f"c{uid}-{written}")
         written += 1
     for lake_file in files:
         lake_file.path.unlink(missing_ok=True)

@@ -184,38 +184,48 @@ class LakeWriter:
                     table.column_names.index(ev.TIMESTAMP), ev.TIMESTAMP, stamps
                 )
         table = table.sort_by([(ev.TIMESTAMP, "ascending")])
-        stamps = table.column(ev.TIMESTAMP)
-        bounds = pc.min_max(stamps)
-        min_us = _micros(bounds["min"])
-        max_us = _micros(bounds["max"])
         self._seq += 1
         uid = f"{self.uid}-{self._seq}" + (f"-{name_tag}" if name_tag else "")
         folder = partition_dir(self.lake_dir, dataset, day)
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / file_name(min_us, max_us, table.num_rows, uid)
-        temp = final.with_name(final.name + ".tmp")
-        meta = {
-            "tocsin.min_ts_us": str(min_us),
-            "tocsin.max_ts_us": str(max_us),
-            "tocsin.dataset": dataset,
-            **self.metadata,
-            **(extra_metadata or {}),
-        }
-        schema_meta = dict(table.schema.metadata or {})
-        schema_meta.update({k.encode(): v.encode() for k, v in meta.items()})
-        table = table.replace_schema_metadata(schema_meta)
-        pq.write_table(
-            table,
-            temp,
-            compression=COMPRESSION,
-            compression_level=COMPRESSION_LEVEL,
-            row_group_size=ROW_GROUP_SIZE,
+        final = write_lake_file(
+            folder, dataset, table, uid, {**self.metadata, **(extra_metadata or {})}
         )
-        os.replace(temp, final)
         self.stats.add(dataset, table.num_rows)
         self.stats.files += 1
         logger.debug("lake file written", extra={"path": str(final), "rows": table.num_rows})
         return final
+
+
+def write_lake_file(
+    folder: Path, dataset: str, table: pa.Table, uid: str, metadata: dict[str, str] | None = None
+) -> Path:
+    """Write a table sorted by ``@timestamp`` as one lake file, atomically; returns its path.
+
+    The name and the key-value metadata carry the min and max ``@timestamp`` and the row count.
+    """
+    bounds = pc.min_max(table.column(ev.TIMESTAMP))
+    min_us = _micros(bounds["min"])
+    max_us = _micros(bounds["max"])
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / file_name(min_us, max_us, table.num_rows, uid)
+    temp = final.with_name(final.name + ".tmp")
+    meta = {
+        "tocsin.min_ts_us": str(min_us),
+        "tocsin.max_ts_us": str(max_us),
+        "tocsin.dataset": dataset,
+        **(metadata or {}),
+    }
+    schema_meta = dict(table.schema.metadata or {})
+    schema_meta.update({k.encode(): v.encode() for k, v in meta.items()})
+    pq.write_table(
+        table.replace_schema_metadata(schema_meta),
+        temp,
+        compression=COMPRESSION,
+        compression_level=COMPRESSION_LEVEL,
+        row_group_size=ROW_GROUP_SIZE,
+    )
+    os.replace(temp, final)
+    return final
 
 
 def _micros(scalar: pa.Scalar) -> int:
