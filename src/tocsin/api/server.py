@@ -69,6 +69,7 @@ class Server:
             "syslog_messages": stats.messages,
             "syslog_dropped": stats.dropped,
             "consumer_committed": str(self.consumer.committed),
+            "consumer_records": self.consumer.events_in,
             "quarantined": self.consumer.pipeline.stats.quarantined,
             "jobs": {
                 job_id: {

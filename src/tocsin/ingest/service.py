@@ -21,7 +21,7 @@ from sqlalchemy import select
 from tocsin.core.errors import InvalidInputError, NotFoundError
 from tocsin.core.settings import Settings
 from tocsin.ingest.base import ParseBatch, ParseContext, ParseIssue, Parser
-from tocsin.ingest.files import OpenedInput, identify
+from tocsin.ingest.files import FileIdentity, OpenedInput, identify
 from tocsin.ingest.parsers.bulkjson import TableBatch, is_bulk_candidate, read_ndjson_tables
 from tocsin.ingest.pipeline import Pipeline
 from tocsin.ingest.quarantine import Quarantine
@@ -190,10 +190,17 @@ class IngestService:
             writer, quarantine, registry=self.parsers.registry, detection=self.detection
         )
         report = IngestReport()
-        known = set() if force else self._imported([identify(path).key for path in files])
+        identities = {path: identify(path) for path in files}
+        known = set() if force else self._imported([i.key for i in identities.values()])
         for path in files:
             result = self._ingest_file(
-                path, pipeline, format=format, dataset=dataset, known=known, progress=progress
+                path,
+                identities[path],
+                pipeline,
+                format=format,
+                dataset=dataset,
+                known=known,
+                progress=progress,
             )
             report.files.append(result)
         writer.flush()
@@ -240,6 +247,7 @@ class IngestService:
     def _ingest_file(
         self,
         path: Path,
+        identity: FileIdentity,
         pipeline: Pipeline,
         *,
         format: str,
@@ -248,7 +256,6 @@ class IngestService:
         progress: Progress | None,
     ) -> FileResult:
         result = FileResult(path)
-        identity = identify(path)
         key = identity.key
         if key in known:
             result.skipped = True

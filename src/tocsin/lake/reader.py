@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 from tocsin.core import event as ev
 from tocsin.core.errors import InvalidInputError
 from tocsin.lake.layout import LakeFile, list_files
-from tocsin.lake.querylang import Node, compile_query, parse_query
+from tocsin.lake.querylang import Node, parse_query
+from tocsin.lake.querysql import compile_query
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,6 @@ class SearchResult:
     elapsed: float
     files_scanned: int
     files_total: int
-    complete: bool = True
     total: int | None = None
 
 

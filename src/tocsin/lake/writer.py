@@ -145,7 +145,11 @@ class LakeWriter:
     def write_table(
         self, dataset: str, day: date, table: pa.Table, extra_metadata: dict[str, str] | None = None
     ) -> Path | None:
-        """Write an Arrow table that already has the envelope columns (the bulk path)."""
+        """Write an Arrow table that already has the envelope columns (the bulk path).
+
+        The bulk path skips the recent-id window (file ingest knows its files through the
+        import ledger); duplicates from a forced re-import are dropped by compaction.
+        """
         with self._lock:
             return self._write_table(dataset, day, table, extra_metadata)
 
