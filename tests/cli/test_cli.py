@@ -114,3 +114,56 @@ def test_parallel_ingest_matches_serial(home, tmp_path):
     assert [f.path for f in parallel.files] == [f.path for f in serial.files]
     again = IngestService(load_settings(home=tmp_path / "b")).ingest([inputs], workers=2)
     assert all(f.skipped for f in again.files)  # the parent wrote the ledger
+
+
+def test_quarantine_retry_with_another_format_recovers_records(home, tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_text(
+        "Nov 27 14:03:01 bastion sshd[2211]: Failed password for root from 203.0.113.50 "
+        "port 40022 ssh2\n"
+        "Nov 27 14:03:05 bastion sshd[2211]: Accepted password for deploy from 203.0.113.50 "
+        "port 40023 ssh2\n"
+    )
+    result = run("ingest", str(log), "--format", "json")  # the wrong parser: all quarantined
+    assert "2 quarantined" in result.output
+    retried = run("quarantine", "retry", "--format", "syslog")
+    assert retried.exit_code == 0, retried.output
+    assert "2 recovered, 0 still failing" in retried.output
+    assert "0 records in quarantine" in run("quarantine", "list").output
+    stats = json.loads(run("lake", "stats", "-o", "json").stdout)
+    assert [(r["dataset"], r["events"]) for r in stats] == [("syslog", 2)]
+    found = run("search", "user.name:deploy", "-o", "json")
+    assert json.loads(found.stdout)[0]["source.ip"] == "203.0.113.50"
+    # a retry that still fails keeps the record
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text("{not json\n")
+    run("ingest", str(bad), "--format", "json")
+    again = run("quarantine", "retry")
+    assert "0 recovered, 1 still failing" in again.output
+    assert "1 records in quarantine" in run("quarantine", "list").output
+
+
+def test_search_outputs_and_time_bounds(home, tmp_path):
+    data = tmp_path / "events.ndjson"
+    data.write_text(
+        '{"@timestamp": "2024-01-01T00:00:00Z", "CommandLine": "certutil -urlcache x"}\n'
+        '{"@timestamp": "2024-01-02T00:00:00Z", "CommandLine": "chrome.exe"}\n'
+        '{"@timestamp": "2024-01-03T00:00:00Z", "CommandLine": "CERTUTIL -decode y"}\n'
+    )
+    run("ingest", str(data))
+    hits = json.loads(run("search", "CommandLine:*certutil*", "-o", "json").stdout)
+    assert [h["CommandLine"] for h in hits] == ["CERTUTIL -decode y", "certutil -urlcache x"]
+    assert run("search", "CommandLine:*certutil*", "--count").stdout.strip() == "2"
+    bounded = run(
+        "search", "", "--since", "2024-01-02", "--until", "2024-01-02T12:00", "-o", "ndjson"
+    )
+    assert [json.loads(line)["CommandLine"] for line in bounded.stdout.splitlines()] == [
+        "chrome.exe"
+    ]
+    csv_out = run("search", "certutil", "-o", "csv", "--fields", "CommandLine", "-n", "1")
+    assert csv_out.stdout.splitlines() == ["CommandLine", "CERTUTIL -decode y"]
+    sql = run("search", "--sql", "SELECT count(*) AS n FROM events", "-o", "json")
+    assert json.loads(sql.stdout) == [{"n": 3}]
+    broken = run("search", "CommandLine:(certutil")
+    assert broken.exit_code == 1
+    assert "column 13" in broken.output

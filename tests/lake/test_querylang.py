@@ -20,10 +20,10 @@ from tocsin.lake.querylang import (
     Or,
     Range,
     Term,
-    compile_query,
     parse_query,
     referenced_fields,
 )
+from tocsin.lake.querysql import compile_query
 
 W = MatchKind.WILDCARD
 NOW = datetime(2024, 1, 5, tzinfo=UTC)
