@@ -183,3 +183,46 @@ def test_consumer_thread_stores_within_the_flush_interval_and_stops_cleanly(home
     assert len(ids) == len(set(ids)) == 150
     assert spool.read_checkpoint() == spool.end()
     spool.close()
+
+
+@pytest.mark.parametrize("damage", ["body", "length"])
+def test_a_segment_damaged_on_disk_is_quarantined_and_the_rest_goes_on(home, damage):
+    spool = Spool(home.spool_dir, segment_bytes=4096)
+    for i in range(60):  # several segments of ~4 KiB
+        spool.append([syslog(i)])
+    spool.close()
+    first = home.spool_dir / "seg-000000000001.spool"
+    data = bytearray(first.read_bytes())
+    middle = len(data) // 2
+    if damage == "body":
+        data[middle] ^= 0xFF
+    else:
+        # find the record boundary at or after the middle and give it an absurd length
+        spool_check = Spool(home.spool_dir, segment_bytes=4096)
+        records, _ = spool_check.read(spool_check.read_checkpoint())
+        spool_check.close()
+        starts = [pos.offset for pos, _ in records if pos.segment == 1]
+        boundary = next(o for o in starts if o >= middle)
+        data[boundary : boundary + 4] = (10**8).to_bytes(4, "little")
+    first.write_bytes(bytes(data))
+    spool, consumer = open_consumer(home)
+    consumer.drain()
+    stored = len(lake_ids(home.lake_dir))
+    quarantined = list(consumer.quarantine.records())
+    assert 0 < stored < 60  # what came before the damage and every later segment
+    assert len(quarantined) == 1
+    assert "damaged" in quarantined[0].reason
+    assert consumer.spool.pending_bytes() == 0  # the consumer is not stuck on it
+    spool.close()
+
+
+def test_replayed_bad_records_are_quarantined_once(home):
+    spool = Spool(home.spool_dir)
+    spool.append([SpoolRecord("syslog", "udp://127.0.0.1:9", b"\xff\xfe garbage \x80", 1.0)])
+    spool.close()
+    for _ in range(2):  # the second consumer replays: no checkpoint was committed between
+        spool, consumer = open_consumer(home)
+        records, _ = spool.read(spool.read_checkpoint())
+        consumer._process(records)
+        spool.close()
+    assert len(list(consumer.quarantine.records())) == 1

@@ -135,6 +135,18 @@ class SpoolConsumer:
         records, after = self.spool.read(self.position, max_bytes=READ_BYTES)
         if records:
             self._process(records)
+        for where, raw in self.spool.take_corrupt():
+            issue = ParseIssue(
+                f"spool segment {where.segment}",
+                where.offset,
+                None,
+                "spool data damaged on disk (checksum failed)",
+                raw,
+                "spool",
+            )
+            self.pipeline.process(
+                ParseBatch([], [issue], 0), ParseContext(source="spool", identity=f"spool:{where}")
+            )
         self.position = after
         self._maybe_flush()
         return bool(records)

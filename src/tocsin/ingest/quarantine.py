@@ -8,6 +8,7 @@ with another format); records that now parse go to the lake and leave the quaran
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import threading
 import uuid
@@ -75,7 +76,7 @@ class Quarantine:
             lines.append(
                 orjson.dumps(
                     {
-                        "id": uuid.uuid4().hex,
+                        "id": _record_id(identity, issue),
                         "time": now,
                         "source": issue.source,
                         "identity": identity,
@@ -99,11 +100,19 @@ class Quarantine:
         return len(lines)
 
     def records(self) -> Iterator[QuarantinedRecord]:
-        """Every quarantined record, oldest file first."""
+        """Every quarantined record, oldest file first, each once.
+
+        A spool replayed after a crash meets the same bad records again; they carry the same
+        id (source identity, position, raw bytes), so they are listed once.
+        """
         if not self.folder.is_dir():
             return
+        seen: set[str] = set()
         for path in sorted(self.folder.glob("q-*.ndjson")):
-            yield from _read(path)
+            for record in _read(path):
+                if record.id not in seen:
+                    seen.add(record.id)
+                    yield record
 
     def count(self) -> int:
         """How many records are quarantined."""
@@ -134,6 +143,15 @@ class Quarantine:
                 else:
                     path.unlink()
         return removed
+
+
+def _record_id(identity: str, issue: ParseIssue) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (identity, str(issue.offset), str(issue.line), issue.parser):
+        digest.update(part.encode())
+        digest.update(b"\x00")
+    digest.update(issue.raw)
+    return digest.hexdigest()
 
 
 def _read(path: Path) -> Iterator[QuarantinedRecord]:

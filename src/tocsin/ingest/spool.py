@@ -112,6 +112,22 @@ def unpack_messages(payload: bytes) -> list[bytes]:
     return out
 
 
+def _decode(body: bytes, crc: int) -> SpoolRecord | None:
+    """The record, or None when its checksum or metadata is damaged."""
+    if zlib.crc32(body) != crc:
+        return None
+    try:
+        return SpoolRecord.decode(body)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _rest_of_segment(path: Path, offset: int) -> bytes:
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read()
+
+
 def _segment_path(folder: Path, number: int) -> Path:
     return folder / f"seg-{number:012d}.spool"
 
@@ -145,6 +161,7 @@ class Spool:
         self._handle = path.open("ab")
         self._size = self._handle.tell()
         self._checkpoint = self.read_checkpoint()
+        self._corrupt: list[tuple[SpoolPosition, bytes]] = []
 
     # -- writing ------------------------------------------------------------------------------
     def append(self, records: list[SpoolRecord]) -> SpoolPosition:
@@ -219,28 +236,57 @@ class Spool:
                     if _HEADER.size + length > len(data):
                         data += handle.read(_HEADER.size + length - len(data))
             cursor = 0
+            data_exhausted = False
             while len(out) < max_records and cursor + _HEADER.size <= len(data):
                 length, crc = _HEADER.unpack_from(data, cursor)
                 end = cursor + _HEADER.size + length
                 if end > len(data):
+                    if number != segments[-1] and offset + len(data) >= path.stat().st_size:
+                        # a complete segment whose last length field points past its end:
+                        # damaged, not still being written
+                        self._corrupt.append(
+                            (SpoolPosition(number, offset + cursor), data[cursor:])
+                        )
+                        cursor = len(data)
+                        data_exhausted = True
                     break
                 body = data[cursor + _HEADER.size : end]
-                if zlib.crc32(body) != crc:
+                record = _decode(body, crc)
+                if record is None:
                     logger.error(
                         "spool record fails its checksum",
                         extra={"segment": number, "offset": offset + cursor},
                     )
+                    if number != segments[-1]:
+                        # A complete segment damaged on disk: its rest cannot be framed any
+                        # more. Hand the bytes over for the quarantine and go on.
+                        self._corrupt.append(
+                            (
+                                SpoolPosition(number, offset + cursor),
+                                _rest_of_segment(path, offset + cursor),
+                            )
+                        )
+                        cursor = len(data)
+                        data_exhausted = True
                     break
-                out.append((SpoolPosition(number, offset + cursor), SpoolRecord.decode(body)))
+                out.append((SpoolPosition(number, offset + cursor), record))
                 cursor = end
             position = SpoolPosition(number, offset + cursor)
             budget -= cursor
+            if data_exhausted and number != segments[-1]:
+                position = SpoolPosition(number + 1, 0)
+                continue
             if len(out) >= max_records or budget <= 0 or cursor < len(data):
                 break
             # this segment is exhausted: continue with the next one, if it exists
             if number != segments[-1]:
                 position = SpoolPosition(number + 1, 0)
         return out, position
+
+    def take_corrupt(self) -> list[tuple[SpoolPosition, bytes]]:
+        """Damaged spans met by :meth:`read` since the last call (position, raw bytes)."""
+        spans, self._corrupt = self._corrupt, []
+        return spans
 
     # -- checkpoints -------------------------------------------------------------------------
     def read_checkpoint(self) -> SpoolPosition:
