@@ -356,31 +356,54 @@ def parse_cef(
     return event
 
 
-class CefParser(LineParser):
-    """ArcSight CEF lines, with or without a syslog header before ``CEF:``."""
+class SyslogWrappedParser(LineParser):
+    """Base of formats whose lines may carry a syslog header before their own marker.
 
-    id: ClassVar[str] = "cef"
+    Subclasses set ``marker`` (``CEF:``), ``version_field`` (the field only a parsed payload
+    has), ``sniff_pattern``, and implement :meth:`parse_payload`.
+    """
+
+    marker: ClassVar[str]
+    version_field: ClassVar[str]
+    sniff_pattern: ClassVar[re.Pattern[bytes]]
+
+    def parse_payload(self, text: str, ctx: ParseContext, offset: int) -> Event:
+        """Parse the text from the marker on."""
+        raise NotImplementedError
 
     def sniff(self, head: bytes) -> int:
-        """Return 80 when the first non-blank line holds a CEF header, else 0."""
+        """Return 80 when the first non-blank line holds the format's header, else 0."""
         for line in head.split(b"\n", 8)[:8]:
             if line.strip():
-                return 80 if _SNIFF.search(line) else 0
+                return 80 if self.sniff_pattern.search(line) else 0
         return 0
 
     def parse_line(self, line: bytes, ctx: ParseContext, offset: int) -> Event:
-        """Parse one CEF line; a syslog prefix contributes its header fields."""
+        """Parse one line; a syslog prefix contributes its header fields."""
         text = line.decode("utf-8", errors="replace")
-        if text.startswith("CEF:"):
-            return parse_cef(text, ctx, offset)
-        start = text.find("CEF:")
+        if text.startswith(self.marker):
+            return self.parse_payload(text, ctx, offset)
+        start = text.find(self.marker)
         if start < 0:
-            raise RecordError(f"no 'CEF:' header in {text[:40]!r}")
+            raise RecordError(f"no {self.marker!r} header in {text[:40]!r}")
         try:
             event = parse_syslog_message(line, ctx, offset)
         except RecordError:
             event = {}
-        if "cefVersion" not in event:
-            event = parse_cef(text[start:], ctx, offset)
+        if self.version_field not in event:
+            event = self.parse_payload(text[start:], ctx, offset)
         event[ev.ORIGINAL] = text
         return event
+
+
+class CefParser(SyslogWrappedParser):
+    """ArcSight CEF lines, with or without a syslog header before ``CEF:``."""
+
+    id: ClassVar[str] = "cef"
+    marker: ClassVar[str] = "CEF:"
+    version_field: ClassVar[str] = "cefVersion"
+    sniff_pattern: ClassVar[re.Pattern[bytes]] = _SNIFF
+
+    def parse_payload(self, text: str, ctx: ParseContext, offset: int) -> Event:
+        """Parse a CEF record."""
+        return parse_cef(text, ctx, offset)

@@ -30,8 +30,9 @@ from typing import ClassVar
 
 from tocsin.core import event as ev
 from tocsin.core.event import Event
-from tocsin.ingest.base import LineParser, ParseContext, RecordError
+from tocsin.ingest.base import ParseContext, RecordError
 from tocsin.ingest.parsers.cef import (
+    SyslogWrappedParser,
     dataset_name,
     parse_cef_time,
     resolve_zone,
@@ -39,7 +40,7 @@ from tocsin.ingest.parsers.cef import (
     split_extension,
     split_header,
 )
-from tocsin.ingest.parsers.syslog import month_number, parse_syslog_message
+from tocsin.ingest.parsers.syslog import month_number
 
 _SNIFF = re.compile(rb"LEEF:[12](?:\.0)?\|")
 _HEX_DELIMITER = re.compile(r"(?:0?[xX])([0-9a-fA-F]{1,4})$")
@@ -285,31 +286,14 @@ def parse_leef(
     return event
 
 
-class LeefParser(LineParser):
+class LeefParser(SyslogWrappedParser):
     """IBM LEEF 1.0 and 2.0 lines, with or without a syslog header before ``LEEF:``."""
 
     id: ClassVar[str] = "leef"
+    marker: ClassVar[str] = "LEEF:"
+    version_field: ClassVar[str] = "leefVersion"
+    sniff_pattern: ClassVar[re.Pattern[bytes]] = _SNIFF
 
-    def sniff(self, head: bytes) -> int:
-        """Return 80 when the first non-blank line holds a LEEF header, else 0."""
-        for line in head.split(b"\n", 8)[:8]:
-            if line.strip():
-                return 80 if _SNIFF.search(line) else 0
-        return 0
-
-    def parse_line(self, line: bytes, ctx: ParseContext, offset: int) -> Event:
-        """Parse one LEEF line; a syslog prefix contributes its header fields."""
-        text = line.decode("utf-8", errors="replace")
-        if text.startswith("LEEF:"):
-            return parse_leef(text, ctx, offset)
-        start = text.find("LEEF:")
-        if start < 0:
-            raise RecordError(f"no 'LEEF:' header in {text[:40]!r}")
-        try:
-            event = parse_syslog_message(line, ctx, offset)
-        except RecordError:
-            event = {}
-        if "leefVersion" not in event:
-            event = parse_leef(text[start:], ctx, offset)
-        event[ev.ORIGINAL] = text
-        return event
+    def parse_payload(self, text: str, ctx: ParseContext, offset: int) -> Event:
+        """Parse a LEEF record."""
+        return parse_leef(text, ctx, offset)
