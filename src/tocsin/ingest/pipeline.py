@@ -81,7 +81,7 @@ class Pipeline:
         self._quarantine(batch.issues, ctx)
         rows = int(batch.table.num_rows)
         if rows:
-            self.writer.write_table(batch.dataset, ctx.received.date(), batch.table)
+            self.writer.write_table_async(batch.dataset, ctx.received.date(), batch.table)
             accepted = self.stats.accepted
             accepted[batch.dataset] = accepted.get(batch.dataset, 0) + rows
         return rows

@@ -192,18 +192,21 @@ class IngestService:
         report = IngestReport()
         identities = {path: identify(path) for path in files}
         known = set() if force else self._imported([i.key for i in identities.values()])
-        for path in files:
-            result = self._ingest_file(
-                path,
-                identities[path],
-                pipeline,
-                format=format,
-                dataset=dataset,
-                known=known,
-                progress=progress,
-            )
-            report.files.append(result)
-        writer.flush()
+        try:
+            for path in files:
+                result = self._ingest_file(
+                    path,
+                    identities[path],
+                    pipeline,
+                    format=format,
+                    dataset=dataset,
+                    known=known,
+                    progress=progress,
+                )
+                report.files.append(result)
+            writer.flush()
+        finally:
+            writer.close()
         report.accepted = dict(pipeline.stats.accepted)
         report.quarantined = pipeline.stats.quarantined
         report.issues = pipeline.stats.issues

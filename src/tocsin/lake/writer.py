@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -88,6 +89,8 @@ class LakeWriter:
         self._lock = threading.Lock()
         self.stats = WriteStats()
         self.metadata = metadata or {}
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: Future[Path | None] | None = None
         self._text_fields = TextFields()
 
     @property
@@ -130,6 +133,7 @@ class LakeWriter:
         ``name_tag`` (letters and digits) ends the unique part of each file name, so a reader
         can tell which files a flush wrote without opening them (the spool consumer's mark).
         """
+        self.wait()
         with self._lock:
             buffers, self._buffers = self._buffers, {}
             total = 0
@@ -152,6 +156,31 @@ class LakeWriter:
         """
         with self._lock:
             return self._write_table(dataset, day, table, extra_metadata)
+
+    def write_table_async(self, dataset: str, day: date, table: pa.Table) -> None:
+        """Like :meth:`write_table`, in a background thread, so the next chunk can be parsed
+        while this one is compressed and written (both release the GIL).
+
+        At most one write is in flight; :meth:`flush` (or the next call) waits for it and
+        raises its error, if any.
+        """
+        self.wait()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-write")
+        self._pending = self._executor.submit(self.write_table, dataset, day, table)
+
+    def wait(self) -> None:
+        """Wait for the background write, if one is in flight."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for background work and stop its thread."""
+        self.wait()
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
 
     def _write(
         self,
@@ -187,7 +216,8 @@ class LakeWriter:
                 table = table.set_column(
                     table.column_names.index(ev.TIMESTAMP), ev.TIMESTAMP, stamps
                 )
-        table = table.sort_by([(ev.TIMESTAMP, "ascending")])
+        if not _is_sorted(table.column(ev.TIMESTAMP)):
+            table = table.sort_by([(ev.TIMESTAMP, "ascending")])
         self._seq += 1
         uid = f"{self.uid}-{self._seq}" + (f"-{name_tag}" if name_tag else "")
         folder = partition_dir(self.lake_dir, dataset, day)
@@ -230,6 +260,15 @@ def write_lake_file(
     )
     os.replace(temp, final)
     return final
+
+
+def _is_sorted(stamps: pa.ChunkedArray) -> bool:
+    """True when the times already ascend (logs usually do): the sort's copy can be skipped."""
+    if len(stamps) < 2:
+        return True
+    flat = stamps.combine_chunks() if isinstance(stamps, pa.ChunkedArray) else stamps
+    ascending = pc.less_equal(flat.slice(0, len(flat) - 1), flat.slice(1))
+    return bool(pc.all(ascending).as_py())
 
 
 def _micros(scalar: pa.Scalar) -> int:

@@ -34,7 +34,7 @@ from tocsin.lake.convert import ARROW_TYPES, TIMESTAMP_TYPE, coerce_value, to_te
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024 * 1024
-_BLOCK_BYTES = 1 << 20
+_BLOCK_BYTES = 4 << 20
 
 
 @dataclass(slots=True)
