@@ -42,12 +42,16 @@ def test_compaction_merges_small_files_and_drops_duplicates(tmp_path):
     writer.add([event(101, now, Extra="text")])  # same column, another type
     writer.flush()
     assert len(list_files(lake)) == 7
+    codec = pq.ParquetFile(list_files(lake)[0].path).metadata.row_group(0).column(0).compression
+    assert codec == "LZ4"  # new files favour speed
     report = compact(lake, state, min_age=0)
     files = list_files(lake)
     assert report.files_in == 7
     assert len(files) == report.files_out == 1
     assert report.duplicates == 8  # ids 10,11,20,21,30,31,40,41 were written twice
     table = pq.read_table(files[0].path)
+    metadata = pq.ParquetFile(files[0].path).metadata
+    assert metadata.row_group(0).column(0).compression == "ZSTD"  # compaction makes them small
     ids = table.column("event.id").to_pylist()
     assert len(ids) == len(set(ids)) == 54
     stamps = table.column("@timestamp").to_pylist()

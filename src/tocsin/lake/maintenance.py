@@ -137,7 +137,9 @@ def _merge(dataset: str, files: list[LakeFile]) -> tuple[int, int]:
     written = 0
     uid = uuid.uuid4().hex[:12]
     for start in range(0, table.num_rows, TARGET_ROWS):
-        write_lake_file(folder, dataset, table.slice(start, TARGET_ROWS), f"c{uid}-{written}")
+        write_lake_file(
+            folder, dataset, table.slice(start, TARGET_ROWS), f"c{uid}-{written}", compact=True
+        )
         written += 1
     for lake_file in files:
         lake_file.path.unlink(missing_ok=True)

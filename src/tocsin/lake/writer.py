@@ -30,8 +30,10 @@ from tocsin.lake.layout import file_name, is_valid_dataset, partition_dir
 
 logger = logging.getLogger(__name__)
 
-COMPRESSION = "zstd"
-COMPRESSION_LEVEL = 1
+# New files favour speed (LZ4); compaction rewrites them smaller (zstd), as LSM stores do.
+COMPRESSION = "lz4"
+COMPACT_COMPRESSION = "zstd"
+COMPACT_LEVEL = 1
 ROW_GROUP_SIZE = 128 * 1024
 
 
@@ -231,7 +233,13 @@ class LakeWriter:
 
 
 def write_lake_file(
-    folder: Path, dataset: str, table: pa.Table, uid: str, metadata: dict[str, str] | None = None
+    folder: Path,
+    dataset: str,
+    table: pa.Table,
+    uid: str,
+    metadata: dict[str, str] | None = None,
+    *,
+    compact: bool = False,
 ) -> Path:
     """Write a table sorted by ``@timestamp`` as one lake file, atomically; returns its path.
 
@@ -254,8 +262,8 @@ def write_lake_file(
     pq.write_table(
         table.replace_schema_metadata(schema_meta),
         temp,
-        compression=COMPRESSION,
-        compression_level=COMPRESSION_LEVEL,
+        compression=COMPACT_COMPRESSION if compact else COMPRESSION,
+        compression_level=COMPACT_LEVEL if compact else None,
         row_group_size=ROW_GROUP_SIZE,
     )
     os.replace(temp, final)
