@@ -66,3 +66,14 @@ def test_parse_scopes(values, expected):
 def test_bad_scopes(values):
     with pytest.raises(InvalidInputError):
         parse_scopes(values)
+
+
+def test_revoke_by_an_all_digit_prefix_or_by_id(tokens):
+    from tocsin.workspace.db import ApiToken
+
+    token, info = tokens.create("digits", ["read"])
+    with tokens.db.session() as session:
+        session.get(ApiToken, info.id).prefix = "12345678"  # what token_hex gives 2 % of the time
+    assert tokens.revoke("12345678").name == "digits"
+    other, other_info = tokens.create("by id", ["read"])
+    assert tokens.revoke(str(other_info.id)).name == "by id"

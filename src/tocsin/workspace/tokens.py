@@ -150,13 +150,10 @@ class TokenService:
     def revoke(self, ident: str) -> TokenInfo:
         """Revoke a token by id or prefix."""
         with self.db.session() as session:
-            query = select(ApiToken)
-            query = (
-                query.where(ApiToken.id == int(ident))
-                if ident.isdigit()
-                else query.where(ApiToken.prefix == ident)
-            )
-            row = session.scalars(query).first()
+            # a prefix may be all digits too (8 hex digits): it is tried first
+            row = session.scalars(select(ApiToken).where(ApiToken.prefix == ident)).first()
+            if row is None and ident.isdigit():
+                row = session.get(ApiToken, int(ident))
             if row is None:
                 raise NotFoundError(f"no token with id or prefix {ident!r}")
             if row.revoked_at is None:
