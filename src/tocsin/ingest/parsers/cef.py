@@ -342,15 +342,40 @@ def parse_cef(
                 if when is not None:
                     break
     event.setdefault("message", name)
-    event["observer.vendor"] = vendor
-    event["observer.product"] = product
-    event["observer.version"] = device_version
-    event["event.code"] = signature
     number = severity_number(severity)
     if number is not None:
         event["event.severity"] = number
-    event[ev.TIMESTAMP] = when or fallback_time or ctx.received
-    event[ev.DATASET] = ctx.dataset or dataset_name("cef", vendor, product)
+    return finish_device_event(
+        event,
+        "cef",
+        vendor,
+        product,
+        device_version,
+        signature,
+        when or fallback_time,
+        ctx,
+        text,
+    )
+
+
+def finish_device_event(
+    event: Event,
+    family: str,
+    vendor: str,
+    product: str,
+    version: str,
+    code: str,
+    when: datetime | None,
+    ctx: ParseContext,
+    text: str,
+) -> Event:
+    """Add what CEF and LEEF events share: the device as observer, code, time and envelope."""
+    event["observer.vendor"] = vendor
+    event["observer.product"] = product
+    event["observer.version"] = version
+    event["event.code"] = code
+    event[ev.TIMESTAMP] = when or ctx.received
+    event[ev.DATASET] = ctx.dataset or dataset_name(family, vendor, product)
     event[ev.KIND] = "event"
     event[ev.ORIGINAL] = text
     return event

@@ -33,7 +33,7 @@ from tocsin.core.event import Event
 from tocsin.ingest.base import ParseContext, RecordError
 from tocsin.ingest.parsers.cef import (
     SyslogWrappedParser,
-    dataset_name,
+    finish_device_event,
     parse_cef_time,
     resolve_zone,
     severity_number,
@@ -275,15 +275,17 @@ def parse_leef(
             when = parse_java_time(dev_time, time_format, ctx.received)
         if when is None:
             when = parse_cef_time(dev_time, ctx.received)
-    event["observer.vendor"] = vendor
-    event["observer.product"] = product
-    event["observer.version"] = device_version
-    event["event.code"] = event_id
-    event[ev.TIMESTAMP] = when or fallback_time or ctx.received
-    event[ev.DATASET] = ctx.dataset or dataset_name("leef", vendor, product)
-    event[ev.KIND] = "event"
-    event[ev.ORIGINAL] = text
-    return event
+    return finish_device_event(
+        event,
+        "leef",
+        vendor,
+        product,
+        device_version,
+        event_id,
+        when or fallback_time,
+        ctx,
+        text,
+    )
 
 
 class LeefParser(SyslogWrappedParser):
