@@ -24,8 +24,6 @@ TYPE = "event.type"
 KIND = "event.kind"
 ORIGINAL = "event.original"
 
-ENVELOPE_FIELDS = (ID, TIMESTAMP, INGESTED, DATASET, CATEGORY, TYPE, ORIGINAL)
-
 
 def id_prefix(identity: str) -> str:
     """The 16-hex-digit prefix that the ids of one source share."""

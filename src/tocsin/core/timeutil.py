@@ -74,8 +74,3 @@ def parse_time_bound(text: str, *, now: datetime | None = None) -> datetime:
             f"cannot read {text!r} as a time: use -24h, 15m, 7d, now, or an ISO date"
         )
     return parsed
-
-
-def format_timestamp(value: datetime) -> str:
-    """Format a UTC timestamp as ISO 8601 with microseconds and a ``Z``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -158,11 +158,6 @@ class LineParser:
             yield ParseBatch(events, issues, offset)
 
 
-def decode_line(line: bytes) -> str:
-    """Decode a log line as UTF-8, replacing bytes that are not (logs are not always clean)."""
-    return line.decode("utf-8", errors="replace")
-
-
 @runtime_checkable
 class Stage(Protocol):
     """An enricher or detector, registered in ``tocsin.enrichers`` or ``tocsin.detectors``.

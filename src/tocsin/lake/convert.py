@@ -37,27 +37,14 @@ ARROW_TYPES: dict[FieldType, pa.DataType] = {
 }
 
 
-class TextFields:
-    """Native fields known to mix types, per dataset, learned as batches are converted.
-
-    Once a field of a dataset has mixed types (Windows ``ProcessId`` is a number in one event
-    and ``0x1f4`` in another), it is stored as text from then on, and later batches turn it to
-    text before Arrow sees them, so they take Arrow's fast path and the column keeps one type.
-    """
-
-    def __init__(self) -> None:
-        self._by_dataset: dict[str, set[str]] = {}
-
-    def get(self, dataset: str) -> set[str]:
-        """The text fields of ``dataset``."""
-        return self._by_dataset.setdefault(dataset, set())
-
-
 def events_to_table(events: Sequence[Event], text_fields: set[str] | None = None) -> pa.Table:
     """Convert events to a table: Arrow's inference first, a column-by-column path if it fails.
 
     ``text_fields`` names native fields to store as text; fields found to mix types are added
-    to it. Field names that differ only in case are renamed by the schema's rule.
+    to it, so a writer that keeps the set per dataset stores such a field (Windows
+    ``ProcessId``: ``500`` in one event, ``0x1f4`` in another) as text from then on, and its
+    later batches take Arrow's fast path. Field names that differ only in case are renamed
+    by the schema's rule.
     """
     if text_fields:
         for event in events:

@@ -56,7 +56,6 @@ class SearchResult:
     elapsed: float
     files_scanned: int
     files_total: int
-    total: int | None = None
 
 
 @dataclass(slots=True)

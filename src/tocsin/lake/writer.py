@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from tocsin.core import event as ev
 from tocsin.core.errors import InvalidInputError
 from tocsin.core.event import Event
-from tocsin.lake.convert import TextFields, events_to_table
+from tocsin.lake.convert import events_to_table
 from tocsin.lake.layout import file_name, is_valid_dataset, partition_dir
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class LakeWriter:
         self.metadata = metadata or {}
         self._executor: ThreadPoolExecutor | None = None
         self._pending: Future[Path | None] | None = None
-        self._text_fields = TextFields()
+        self._text_fields: dict[str, set[str]] = {}  # per dataset: fields stored as text
 
     @property
     def buffered(self) -> int:
@@ -194,7 +194,7 @@ class LakeWriter:
     ) -> int:
         if not events:
             return 0
-        table = events_to_table(events, self._text_fields.get(dataset))
+        table = events_to_table(events, self._text_fields.setdefault(dataset, set()))
         self._write_table(dataset, day, table, extra_metadata, name_tag)
         return len(events)
 
