@@ -36,7 +36,8 @@ def run_ingest(
 ) -> None:
     """Ingest with a progress bar on stderr; print the summary; exit 1 if a file failed."""
     service = IngestService(settings, detection=detect)
-    total = sum(p.stat().st_size for p in expand_paths(paths))
+    files = list(expand_paths(paths))  # walked once: the service takes the files as given
+    total = sum(p.stat().st_size for p in files)
     started = time.perf_counter()
     with Progress(
         TextColumn("[bold]ingest"),
@@ -50,7 +51,7 @@ def run_ingest(
     ) as progress:
         task = progress.add_task("ingest", total=total)
         report = service.ingest(
-            paths,
+            files,
             format=format,
             dataset=dataset,
             force=force,
