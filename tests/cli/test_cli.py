@@ -167,3 +167,29 @@ def test_search_outputs_and_time_bounds(home, tmp_path):
     broken = run("search", "CommandLine:(certutil")
     assert broken.exit_code == 1
     assert "column 13" in broken.output
+
+
+def test_lake_retention_command(home, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from tocsin.lake.writer import LakeWriter
+
+    old = datetime.now(UTC) - timedelta(days=40)
+    writer = LakeWriter(home / "lake")
+    writer.add(
+        [
+            {
+                "event.id": "a",
+                "@timestamp": old,
+                "event.ingested": old,
+                "event.dataset": "app",
+                "event.original": "x",
+            }
+        ]
+    )
+    writer.flush()
+    assert "nothing to remove" in run("lake", "retention", "--days", "60").output
+    result = run("lake", "retention", "--days", "30")
+    assert result.exit_code == 0
+    assert f"app: removed {old.date().isoformat()}" in result.output
+    assert json.loads(run("lake", "stats", "-o", "json").stdout) == []

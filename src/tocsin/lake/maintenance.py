@@ -185,6 +185,8 @@ def apply_retention(
             if day < cutoff:
                 shutil.rmtree(day_dir, ignore_errors=True)
                 removed.setdefault(dataset, []).append(day.isoformat())
+        if dataset in removed and not any(dataset_dir.iterdir()):
+            dataset_dir.rmdir()  # a dataset with no day left is gone from stats and search
     return RetentionReport(removed)
 
 
