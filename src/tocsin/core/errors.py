@@ -48,6 +48,14 @@ class PermissionDeniedError(TocsinError):
     """The caller is known but lacks the scope or role for the action."""
 
 
+class RateLimitedError(TocsinError):
+    """Too many attempts (failed logins); try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class MissingExtraError(TocsinError):
     """An optional dependency is not installed."""
 

@@ -89,6 +89,41 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field(
         default="4GB", description="Memory DuckDB may use for one search."
     )
+    alert_dedup_minutes: int = Field(
+        default=60,
+        description="A repeat of an open alert's dedup key within this many minutes of its last "
+        "sighting updates that alert (count, last seen) instead of raising a new one.",
+    )
+    alert_event_ids_max: int = Field(
+        default=100, description="Event ids kept per alert (the first ones; the count goes on)."
+    )
+    attachment_max_bytes: int = Field(
+        default=25 * 1024 * 1024, description="Largest case attachment accepted, in bytes."
+    )
+    session_hours: float = Field(
+        default=12.0, description="Longest life of a console session, in hours."
+    )
+    session_idle_minutes: float = Field(
+        default=60.0, description="A console session unused this long expires."
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark session cookies Secure (set when the console is served over HTTPS).",
+    )
+    login_max_failures: int = Field(
+        default=5,
+        description="Failed logins allowed per user name and per client address within "
+        "login_window_seconds before further attempts are refused (HTTP 429).",
+    )
+    login_window_seconds: float = Field(
+        default=300.0, description="Window of the login rate limit, in seconds."
+    )
+    sla_interval_seconds: float = Field(
+        default=60.0, description="How often `tocsin serve` checks SLAs for breaches."
+    )
+    notify_interval_seconds: float = Field(
+        default=5.0, description="How often `tocsin serve` delivers queued notifications."
+    )
 
     @field_validator(
         "syslog_udp_port",
@@ -133,6 +168,11 @@ class Settings(BaseSettings):
     def quarantine_dir(self) -> Path:
         """Folder of records that could not be parsed."""
         return self.home / "quarantine"
+
+    @property
+    def attachments_dir(self) -> Path:
+        """Folder of case attachments, each named by its SHA-256."""
+        return self.home / "attachments"
 
     @property
     def state_dir(self) -> Path:
