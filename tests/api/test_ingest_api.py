@@ -272,12 +272,12 @@ async def test_api_docs_are_off_unless_enabled(tmp_path):
     from tocsin.core.settings import load_settings
     from tocsin.lake.reader import LakeReader
     from tocsin.workspace.db import Database
-    from tocsin.workspace.tokens import TokenService
+    from tocsin.workspace.service import Workspace
 
     for enabled, status in ((False, 404), (True, 200)):
         settings = load_settings(home=tmp_path, api_docs=enabled)
         db = Database(settings.workspace_url)
-        app = create_app(Services(settings, TokenService(db), LakeReader(settings.lake_dir)))
+        app = create_app(Services(settings, Workspace(db, settings), LakeReader(settings.lake_dir)))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.get("/api/openapi.json")).status_code == status

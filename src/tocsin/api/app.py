@@ -10,11 +10,22 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tocsin import __version__
-from tocsin.api import routes_ingest, routes_search
+from tocsin.api import (
+    routes_alerts,
+    routes_audit,
+    routes_auth,
+    routes_cases,
+    routes_ingest,
+    routes_metrics,
+    routes_notifications,
+    routes_search,
+    routes_sla,
+    routes_users,
+)
 from tocsin.api.deps import Services, error_response, require, services
 from tocsin.core.errors import TocsinError
 from tocsin.lake.maintenance import lake_stats
-from tocsin.workspace.tokens import Scope, TokenInfo
+from tocsin.workspace.permissions import Permission, Principal
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -41,6 +52,13 @@ def create_app(
     async def _tocsin_error(_request: Request, exc: TocsinError) -> JSONResponse:
         return error_response(exc)
 
+    @app.get("/openapi.json", tags=["health"], include_in_schema=False)
+    async def openapi(
+        _actor: Annotated[Principal, Depends(require(Permission.HEALTH_READ))],
+    ) -> JSONResponse:
+        """The OpenAPI description of this API (for signed-in clients and code generators)."""
+        return JSONResponse(app.openapi())
+
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         """Liveness for load balancers: says nothing but that the server answers."""
@@ -48,7 +66,7 @@ def create_app(
 
     @app.get("/api/v1/health", tags=["health"])
     async def health(
-        _token: Annotated[TokenInfo, Depends(require(Scope.READ))],
+        _actor: Annotated[Principal, Depends(require(Permission.HEALTH_READ))],
         current: Annotated[Services, Depends(services)],
     ) -> dict[str, object]:
         """Ingest health: lake datasets, spool backlog, listeners."""
@@ -62,6 +80,17 @@ def create_app(
             body.update(health_extra())
         return body
 
-    app.include_router(routes_ingest.router)
-    app.include_router(routes_search.router)
+    for module in (
+        routes_auth,
+        routes_users,
+        routes_audit,
+        routes_alerts,
+        routes_cases,
+        routes_sla,
+        routes_metrics,
+        routes_notifications,
+        routes_ingest,
+        routes_search,
+    ):
+        app.include_router(module.router)
     return app

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from tocsin.api.deps import Services, require, services
 from tocsin.ingest.spool import SpoolRecord, now
 from tocsin.lake.layout import is_valid_dataset
-from tocsin.workspace.tokens import Scope, TokenInfo
+from tocsin.workspace.permissions import Permission, Principal
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -25,7 +25,7 @@ MAX_INFLATED = MAX_BODY * 8
 @router.post("/ingest", status_code=202)
 async def ingest(
     request: Request,
-    token: Annotated[TokenInfo, Depends(require(Scope.INGEST))],
+    actor: Annotated[Principal, Depends(require(Permission.INGEST))],
     svc: Annotated[Services, Depends(services)],
     dataset: Annotated[str | None, Query(description="Dataset to store under.")] = None,
     format: Annotated[str, Query(description="Parser id, or auto.")] = "auto",
@@ -67,7 +67,7 @@ async def ingest(
         return JSONResponse({"error": "InvalidInputError", "detail": "empty body"}, 400)
     peer = request.client.host if request.client else "unknown"
     record = SpoolRecord(
-        "http", f"http://{peer} token:{token.prefix}", body, now(), format=format, dataset=dataset
+        "http", f"http://{peer} {actor.name}", body, now(), format=format, dataset=dataset
     )
     # off the event loop: the syslog listeners share it
     position = await run_in_threadpool(svc.spool.append, [record])

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+import orjson
+from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.api.deps import Services, require, services
 from tocsin.core.timeutil import parse_time_bound
-from tocsin.workspace.tokens import Scope, TokenInfo
+from tocsin.workspace.history import record_audit
+from tocsin.workspace.permissions import Permission, Principal
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -21,7 +25,7 @@ def _bounds(since: str | None, until: str | None) -> tuple[datetime | None, date
 
 @router.get("/search")
 async def search(
-    _token: Annotated[TokenInfo, Depends(require(Scope.READ))],
+    _actor: Annotated[Principal, Depends(require(Permission.SEARCH_READ))],
     svc: Annotated[Services, Depends(services)],
     q: Annotated[str, Query(description="Query in the tocsin search language.")] = "",
     since: Annotated[str | None, Query()] = None,
@@ -50,7 +54,7 @@ async def search(
 
 @router.get("/search/count")
 async def search_count(
-    _token: Annotated[TokenInfo, Depends(require(Scope.READ))],
+    _actor: Annotated[Principal, Depends(require(Permission.SEARCH_READ))],
     svc: Annotated[Services, Depends(services)],
     q: Annotated[str, Query()] = "",
     since: Annotated[str | None, Query()] = None,
@@ -61,3 +65,50 @@ async def search_count(
     start, end = _bounds(since, until)
     total = await run_in_threadpool(svc.reader.count, q, since=start, until=end, datasets=dataset)
     return {"total": total}
+
+
+@router.get("/search/export")
+def search_export(
+    actor: Annotated[Principal, Depends(require(Permission.SEARCH_EXPORT))],
+    svc: Annotated[Services, Depends(services)],
+    q: Annotated[str, Query(description="Query in the tocsin search language.")] = "",
+    since: Annotated[str | None, Query()] = None,
+    until: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    dataset: Annotated[list[str] | None, Query()] = None,
+    format: Annotated[str, Query(pattern="^(csv|ndjson)$")] = "ndjson",  # noqa: A002
+) -> Response:
+    """Download the newest matching events as CSV or NDJSON (each export is audited)."""
+    start, end = _bounds(since, until)
+    result = svc.reader.search(q, since=start, until=end, limit=limit, datasets=dataset)
+    events = result.events
+    if format == "csv":
+        columns: dict[str, None] = {}
+        for event in events:
+            columns.update(dict.fromkeys(event))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for event in events:
+            writer.writerow({k: _cell(v) for k, v in event.items()})
+        body = buffer.getvalue().encode()
+        media = "text/csv"
+    else:
+        body = b"".join(orjson.dumps(e, default=str) + b"\n" for e in events)
+        media = "application/x-ndjson"
+    with svc.workspace.db.session() as session:
+        record_audit(
+            session,
+            actor,
+            "export",
+            target="search",
+            detail={"q": q, "format": format, "rows": len(events), "since": since, "until": until},
+        )
+    headers = {"Content-Disposition": f'attachment; filename="tocsin-search.{format}"'}
+    return Response(body, media_type=media, headers=headers)
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, list | dict):
+        return orjson.dumps(value, default=str).decode()
+    return value

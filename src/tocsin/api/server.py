@@ -19,8 +19,7 @@ from tocsin.ingest.consumer import SpoolConsumer
 from tocsin.ingest.listeners import SyslogListener, tls_context
 from tocsin.ingest.spool import Spool
 from tocsin.lake.reader import LakeReader
-from tocsin.workspace.db import Database
-from tocsin.workspace.tokens import TokenService
+from tocsin.workspace.service import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,9 @@ class Server:
 
     def __post_init__(self) -> None:
         settings = self.settings
-        self.db = Database(settings.workspace_url)
+        self.workspace = Workspace.open(settings)
+        # the first start makes an admin with a one-time password (never a default one)
+        self.first_admin_password = self.workspace.users.ensure_first_admin()
         self.spool = Spool(
             settings.spool_dir, max_bytes=settings.spool_max_bytes, fsync=settings.spool_fsync
         )
@@ -51,7 +52,7 @@ class Server:
             self.scheduler.add(job_cls())
         self.services = Services(
             settings=settings,
-            tokens=TokenService(self.db),
+            workspace=self.workspace,
             reader=LakeReader(
                 settings.lake_dir,
                 threads=settings.duckdb_threads,
@@ -118,7 +119,7 @@ class Server:
         self.consumer.stop()
         self.scheduler.stop()
         self.spool.close()
-        self.db.close()
+        self.workspace.close()
 
 
 def run_server(
@@ -140,6 +141,12 @@ def run_server(
     url = f"http://{settings.host}:{settings.port}"
     docs = f" (API docs: {url}/api/docs)" if settings.api_docs else ""
     sys.stderr.write(f"tocsin serving on {url}{docs}\n")
+    if server.first_admin_password:
+        sys.stderr.write(
+            "first start: created user 'admin' with the one-time password "
+            f"{server.first_admin_password}\n  (it must be changed at first login; this is the "
+            "only time it is shown)\n"
+        )
     if banner:
         sys.stderr.write(banner)
     uvicorn.run(

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from tocsin import __version__
-from tocsin.cli import lake_cmd, quarantine_cmd, token_cmd
+from tocsin.cli import (
+    alerts_cmd,
+    cases_cmd,
+    lake_cmd,
+    metrics_cmd,
+    quarantine_cmd,
+    token_cmd,
+    user_cmd,
+)
 from tocsin.cli.common import configure, ensure_home, handle_errors, settings
 from tocsin.cli.output import OutputFormat, print_rows, stderr
 from tocsin.core.home import init_home
@@ -25,6 +33,10 @@ app = typer.Typer(
 app.add_typer(lake_cmd.app, name="lake")
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(quarantine_cmd.app, name="quarantine")
+app.add_typer(user_cmd.app, name="user")
+app.add_typer(alerts_cmd.app, name="alerts")
+app.add_typer(cases_cmd.app, name="cases")
+app.add_typer(metrics_cmd.app, name="metrics")
 
 OutputOpt = Annotated[
     OutputFormat | None,

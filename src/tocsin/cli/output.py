@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import orjson
@@ -90,8 +90,22 @@ def print_rows(
     for name in names:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*[_escape(_cell(row.get(name))) for name in names])
+        table.add_row(*[_escape(_table_cell(row.get(name))) for name in names])
     stdout.print(table)
+
+
+def _table_cell(value: object) -> str:
+    """Like a CSV cell, but times shortened to the second for reading (still UTC)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(value, str) and len(value) > 19 and value[10:11] == "T" and value[4] == "-":
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return _cell(value)
 
 
 def _escape(text: str) -> str:

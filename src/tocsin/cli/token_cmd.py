@@ -8,14 +8,15 @@ import typer
 
 from tocsin.cli.common import ensure_home, handle_errors
 from tocsin.cli.output import OutputFormat, print_rows, stderr
-from tocsin.workspace.db import Database
-from tocsin.workspace.tokens import TokenService
+from tocsin.workspace.permissions import Principal
+from tocsin.workspace.service import Workspace
+from tocsin.workspace.tokens import TokenInfo
 
 app = typer.Typer(help="API tokens (ingest, read, write, admin scopes).", no_args_is_help=True)
 
 
-def _service() -> TokenService:
-    return TokenService(Database(ensure_home().workspace_url))
+def _workspace() -> Workspace:
+    return Workspace.open(ensure_home())
 
 
 @app.command("create")
@@ -29,11 +30,35 @@ def create(
     ],
     name: Annotated[str, typer.Option(help="What the token is for.")] = "token",
     expires_days: Annotated[int | None, typer.Option(help="Days until it expires.")] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="Owner: the token does what both its scopes and the user's role allow."),
+    ] = None,
 ) -> None:
-    """Create a token and print it once (only its hash is stored)."""
-    token, info = _service().create(name, scope, expires_days=expires_days)
+    """Create a token and print it once (only its hash is stored).
+
+    Without --user the token belongs to the built-in system principal (forwarders, scripts).
+    """
+    ws = _workspace()
+    try:
+        if user is None:
+            token, info = ws.tokens.create(name, scope, expires_days=expires_days)
+        else:
+            token, info = ws.users.create_token(
+                Principal.local(), name, scope, expires_days=expires_days, user=user
+            )
+    finally:
+        ws.close()
     typer.echo(token)
     stderr.print(f"token {info.prefix} ({', '.join(info.scopes)}) created; it is shown only once")
+
+
+def _tokens() -> list[TokenInfo]:
+    ws = _workspace()
+    try:
+        return ws.users.list_tokens(Principal.local())
+    finally:
+        ws.close()
 
 
 @app.command("list")
@@ -55,7 +80,7 @@ def list_tokens(
             "last_used": t.last_used_at,
             "active": t.is_active,
         }
-        for t in _service().list()
+        for t in _tokens()
     ]
     print_rows(
         rows,
@@ -79,5 +104,9 @@ def list_tokens(
 @handle_errors
 def revoke(ident: Annotated[str, typer.Argument(help="Token id or prefix.")]) -> None:
     """Revoke a token."""
-    info = _service().revoke(ident)
+    ws = _workspace()
+    try:
+        info = ws.users.revoke_token(Principal.local(), ident)
+    finally:
+        ws.close()
     stderr.print(f"token {info.prefix} revoked")

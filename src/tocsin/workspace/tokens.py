@@ -52,6 +52,7 @@ class TokenInfo:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    user_id: int | None = None
 
     @property
     def is_active(self) -> bool:
@@ -84,6 +85,7 @@ def _info(row: ApiToken) -> TokenInfo:
         expires_at=_aware(row.expires_at) if row.expires_at else None,
         revoked_at=_aware(row.revoked_at) if row.revoked_at else None,
         last_used_at=_aware(row.last_used_at) if row.last_used_at else None,
+        user_id=row.user_id,
     )
 
 
@@ -120,6 +122,7 @@ class TokenService:
         *,
         expires_days: int | None = None,
         owner: str = SYSTEM_OWNER,
+        user_id: int | None = None,
     ) -> tuple[str, TokenInfo]:
         """Create a token; returns the plaintext (shown once) and its info."""
         checked = parse_scopes(scopes)
@@ -132,6 +135,7 @@ class TokenService:
             token_hash=_hash(token),
             scopes=list(checked),
             owner=owner,
+            user_id=user_id,
             created_at=now,
             expires_at=now + timedelta(days=expires_days) if expires_days else None,
         )
@@ -170,6 +174,17 @@ class TokenService:
             AuthenticationError: no token, unknown, revoked or expired.
             PermissionDeniedError: a valid token without the scope.
         """
+        info = self.verify(token)
+        if not info.allows(scope):
+            raise PermissionDeniedError(f"token {info.prefix!r} lacks the {str(scope)!r} scope")
+        return info
+
+    def verify(self, token: str | None) -> TokenInfo:
+        """Return the token's info if it is known, not revoked and not expired.
+
+        Raises:
+            AuthenticationError: no token, unknown, revoked or expired.
+        """
         if not token:
             raise AuthenticationError("a token is required: send 'Authorization: Bearer <token>'")
         digest = _hash(token)
@@ -190,8 +205,6 @@ class TokenService:
                 self._cache[digest] = (now, info)
         if not info.is_active:
             raise AuthenticationError(f"token {info.prefix!r} is revoked or expired")
-        if not info.allows(scope):
-            raise PermissionDeniedError(f"token {info.prefix!r} lacks the {str(scope)!r} scope")
         return info
 
 
