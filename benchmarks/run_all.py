@@ -32,6 +32,8 @@ def main() -> None:
             "--lake",
             str(HERE / "out" / ("search-lake-quick" if args.quick else "search-lake")),
         ],
+        ["bench_raise_alerts.py", "--alerts", "10000" if args.quick else "100000"],
+        ["bench_alert_list.py", "--alerts", "10000" if args.quick else "100000"],
     ]
     for run in runs:
         print(f"\n== {' '.join(run)}", flush=True)

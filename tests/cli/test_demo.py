@@ -35,3 +35,36 @@ def test_demo_loads_the_scenario_and_every_story_step_is_found(tmp_path, monkeyp
     refused = CliRunner().invoke(app, ["demo", "--no-serve"])
     assert refused.exit_code == 1
     assert "not a demo home" in refused.output
+
+
+@pytest.mark.integration
+def test_demo_sets_up_a_working_team(tmp_path, monkeypatch):
+    from tocsin.core.settings import load_settings
+    from tocsin.workspace.permissions import Principal
+    from tocsin.workspace.service import Workspace
+
+    home = tmp_path / "demo-home"
+    monkeypatch.setenv("TOCSIN_HOME", str(home))
+    result = CliRunner().invoke(app, ["demo", "--no-serve"])
+    assert result.exit_code == 0, result.output
+    assert "one-time password" in result.output
+    ws = Workspace.open(load_settings(home=home))
+    try:
+        actor = Principal.local()
+        assert {t.name for t in ws.users.list_teams(actor)} == {"Security", "IT operations"}
+        alerts = ws.alerts.list(actor, limit=1000).items
+        rules = {a.rule_id for a in alerts}
+        assert {"hunt.lsass_access", "hunt.certutil_download", "hunt.ssh_brute_force"} <= rules
+        # every alert links to the events that caused it
+        assert all(a.event_ids for a in alerts)
+        [case] = ws.cases.list(actor, limit=10).items
+        assert case.status == "new" and case.counts["alerts"] >= 3
+        closed = [a for a in alerts if a.status == "closed"]
+        assert closed and {a.classification for a in closed} == {"benign_positive"}
+        from datetime import UTC, datetime, timedelta
+
+        now = datetime.now(UTC)
+        report = ws.metrics.compute(actor, since=now - timedelta(days=1), until=now).to_dict()
+        assert report
+    finally:
+        ws.close()

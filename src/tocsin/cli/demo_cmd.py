@@ -6,6 +6,7 @@ import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.panel import Panel
@@ -16,17 +17,20 @@ from tocsin.core.errors import ConflictError
 from tocsin.core.home import init_home
 from tocsin.core.settings import load_settings
 
+if TYPE_CHECKING:
+    from tocsin.workspace.service import Workspace
+
 DEFAULT_HOME = Path("./tocsin-demo")
 MARKER = ".tocsin-demo"
 
 
 def run_demo(*, serve_after: bool, port: int | None) -> None:
     """Build the demo home, ingest the scenario, show what it finds, then serve."""
+    from tocsin.demo.operations import seed_operations
     from tocsin.demo.scenario import SCENARIO_SUMMARY, expected_markers, write_scenario
     from tocsin.ingest.service import IngestService
     from tocsin.lake.reader import LakeReader
-    from tocsin.workspace.db import Database
-    from tocsin.workspace.tokens import TokenService
+    from tocsin.workspace.service import Workspace
 
     home = Path(os.environ.get("TOCSIN_HOME") or DEFAULT_HOME)
     if home.exists():
@@ -42,9 +46,9 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
 
     inputs = home / "demo-input"
     files = write_scenario(inputs, end=datetime.now(UTC))
-    db = Database(settings.workspace_url)
+    workspace = Workspace.open(settings)
     started = datetime.now(UTC)
-    report = IngestService(settings, db=db).ingest([inputs])
+    report = IngestService(settings, db=workspace.db).ingest([inputs])
     print_summary(report, (datetime.now(UTC) - started).total_seconds(), None)
     stderr.print(f"{len(files)} log files generated in {escape(str(inputs))}")
 
@@ -54,13 +58,21 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
         hits = reader.count(query)
         stderr.print(f"  {escape(label):<28} {hits:>6,} hits   tocsin search {escape(repr(query))}")
 
-    token, _info = TokenService(db).create("demo", ["read", "ingest"], expires_days=1)
-    db.close()
+    ops = seed_operations(workspace, reader)
+    _print_queue(workspace, ops.alerts, ops.case_id)
+    token, _info = workspace.tokens.create("demo", ["read", "ingest"], expires_days=1)
+    workspace.close()
     env = f"TOCSIN_HOME={home}"
     stderr.print(
-        f"\nTry: [bold]{env} tocsin search 'CommandLine:*certutil*'[/bold]\n"
-        f"A read+ingest API token (shown once): [bold]{token}[/bold]\n"
+        f"\nTry: [bold]{env} tocsin alerts list[/bold]   [bold]{env} tocsin metrics[/bold]\n"
+        f"     [bold]{env} tocsin search 'CommandLine:*certutil*'[/bold]\n"
+        f"A read+ingest API token (shown once): [bold]{token}[/bold]"
     )
+    if ops.admin_password:
+        stderr.print(
+            f"Sign in as [bold]admin[/bold] with the one-time password "
+            f"[bold]{ops.admin_password}[/bold] (to change at first login)\n"
+        )
     if not serve_after:
         return
     from tocsin.api.server import run_server
@@ -70,3 +82,32 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
         f"'http://127.0.0.1:{port or settings.port}/api/v1/search?q=certutil'\n"
     )
     run_server(settings, port=port, banner=banner)
+
+
+def _print_queue(workspace: Workspace, raised: int, case_id: int | None) -> None:
+    """The alert queue and the case the demo team opened."""
+    from rich.table import Table
+
+    from tocsin.workspace.permissions import Principal
+
+    actor = Principal.local()
+    page = workspace.alerts.list(actor, sort="-severity,-created_at", limit=12)
+    table = Table(title=f"The alert queue ({raised} alerts raised, newest most severe first)")
+    for column in ("id", "severity", "status", "team", "title"):
+        table.add_column(column)
+    for alert in page.items:
+        row = alert.to_dict()
+        table.add_row(
+            str(row["id"]),
+            str(row["severity"]),
+            str(row["status"]),
+            escape(str(row.get("team_name") or "")),
+            escape(str(row["title"])),
+        )
+    stderr.print(table)
+    if case_id is not None:
+        case = workspace.cases.get(actor, case_id)
+        stderr.print(
+            f"Case #{case.id} [bold]{escape(case.title)}[/bold]: {case.status}, "
+            f"severity {case.severity}"
+        )

@@ -22,9 +22,16 @@ from tocsin.workspace.paging import Page, order_by, paginate
 from tocsin.workspace.permissions import Permission, Principal
 from tocsin.workspace.tables import AuditRecord, HistoryRecord
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
 
 def jsonable(value: Any) -> Any:
     """A value as history stores it: datetimes as ISO text, enums as their value."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, Enum):
