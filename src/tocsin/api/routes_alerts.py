@@ -11,12 +11,12 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.api.deps import Services, require, services
 from tocsin.api.sla_view import attach_sla
-from tocsin.core.errors import InvalidInputError
+from tocsin.api.versioning import IfMatch, Limit, Offset, tagged, version_from
 from tocsin.core.timeutil import parse_time_bound
 from tocsin.workspace.alerts import KEEP, AlertService
 from tocsin.workspace.models import Classification
@@ -32,11 +32,6 @@ Reader = Annotated[Principal, Depends(require(Permission.ALERT_READ))]
 Triager = Annotated[Principal, Depends(require(Permission.ALERT_TRIAGE))]
 Closer = Annotated[Principal, Depends(require(Permission.ALERT_CLOSE))]
 SuppressionManager = Annotated[Principal, Depends(require(Permission.SUPPRESSION_MANAGE))]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
-IfMatch = Annotated[
-    str | None, Header(alias="If-Match", description="The version read (its ETag).")
-]
 Listed = Annotated[
     list[str] | None, Query(description="Repeat or comma-separate for several values.")
 ]
@@ -96,27 +91,10 @@ def _alerts(svc: Services) -> AlertService:
     return svc.workspace.alerts
 
 
-def _version(body_version: int | None, if_match: str | None) -> int | None:
-    """The version from the body, else from If-Match (``"3"``, ``W/"3"`` or ``3``)."""
-    if body_version is not None:
-        return body_version
-    if not if_match:
-        return None
-    text = if_match.strip().removeprefix("W/").strip().strip('"')
-    if not text.isdigit():
-        raise InvalidInputError(f"If-Match must hold a version number, not {if_match!r}")
-    return int(text)
-
-
 def _split(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-def _tagged(response: Response, body: dict[str, Any]) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{body["version"]}"'
-    return body
 
 
 # Alerts ----------------------------------------------------------------------------------
@@ -172,7 +150,7 @@ def bulk_alerts(actor: Triager, svc: Svc, body: AlertBulkUpdate) -> dict[str, An
 def get_alert(actor: Reader, svc: Svc, alert_id: int, response: Response) -> dict[str, Any]:
     """One alert; its ``version`` is also sent as the ETag."""
     alert = _alerts(svc).get(actor, alert_id).to_dict()
-    return _tagged(response, attach_sla(svc, actor, "alert", [alert])[0])
+    return tagged(response, attach_sla(svc, actor, "alert", [alert])[0])
 
 
 @router.post("/alerts/{alert_id}/ack")
@@ -185,9 +163,9 @@ def acknowledge_alert(
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Acknowledge a new alert."""
-    version = _version(body.version if body else None, if_match)
+    version = version_from(body.version if body else None, if_match)
     alert = _alerts(svc).acknowledge(actor, alert_id, version=version)
-    return _tagged(response, alert.to_dict())
+    return tagged(response, alert.to_dict())
 
 
 @router.post("/alerts/{alert_id}/start")
@@ -200,9 +178,9 @@ def start_alert(
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Mark an alert as in progress."""
-    version = _version(body.version if body else None, if_match)
+    version = version_from(body.version if body else None, if_match)
     alert = _alerts(svc).start(actor, alert_id, version=version)
-    return _tagged(response, alert.to_dict())
+    return tagged(response, alert.to_dict())
 
 
 @router.post("/alerts/{alert_id}/close")
@@ -215,9 +193,9 @@ def close_alert(
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Close an alert with a classification."""
-    version = _version(body.version, if_match)
+    version = version_from(body.version, if_match)
     alert = _alerts(svc).close(actor, alert_id, body.classification, body.comment, version)
-    return _tagged(response, alert.to_dict())
+    return tagged(response, alert.to_dict())
 
 
 @router.post("/alerts/{alert_id}/reopen")
@@ -230,9 +208,9 @@ def reopen_alert(
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Reopen a closed alert (back to in progress, classification cleared)."""
-    version = _version(body.version if body else None, if_match)
+    version = version_from(body.version if body else None, if_match)
     alert = _alerts(svc).reopen(actor, alert_id, version=version)
-    return _tagged(response, alert.to_dict())
+    return tagged(response, alert.to_dict())
 
 
 @router.post("/alerts/{alert_id}/assign")
@@ -251,9 +229,9 @@ def assign_alert(
         alert_id,
         user_id=body.user_id if "user_id" in given else KEEP,
         team_id=body.team_id if "team_id" in given else KEEP,
-        version=_version(body.version, if_match),
+        version=version_from(body.version, if_match),
     )
-    return _tagged(response, alert.to_dict())
+    return tagged(response, alert.to_dict())
 
 
 @router.get("/alerts/{alert_id}/comments")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from tocsin.api.deps import Services, require, services
 from tocsin.api.sla_view import attach_sla
+from tocsin.api.versioning import IfMatch, Limit, Offset, tagged, version_from
 from tocsin.core.errors import InvalidInputError
 from tocsin.core.timeutil import parse_time_bound
 from tocsin.workspace.attachments import AttachmentTooLargeError
@@ -37,11 +38,6 @@ Editor = Annotated[Principal, Depends(require(Permission.CASE_UPDATE))]
 Creator = Annotated[Principal, Depends(require(Permission.CASE_CREATE))]
 Closer = Annotated[Principal, Depends(require(Permission.CASE_CLOSE))]
 TemplateManager = Annotated[Principal, Depends(require(Permission.TEMPLATE_MANAGE))]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
-IfMatch = Annotated[
-    str | None, Header(alias="If-Match", description="The version read (its ETag).")
-]
 
 
 class _Body(BaseModel):
@@ -169,25 +165,8 @@ def _cases(svc: Services) -> CaseService:
     return svc.workspace.cases
 
 
-def _version(body_version: int | None, if_match: str | None) -> int | None:
-    """The version from the body, else from If-Match (``"3"``, ``W/"3"`` or ``3``)."""
-    if body_version is not None:
-        return body_version
-    if not if_match:
-        return None
-    text = if_match.strip().removeprefix("W/").strip().strip('"')
-    if not text.isdigit():
-        raise InvalidInputError(f"If-Match must hold a version number, not {if_match!r}")
-    return int(text)
-
-
 def _items(items: list[Any]) -> dict[str, Any]:
     return {"items": [i.to_dict() for i in items], "total": len(items)}
-
-
-def _tagged(response: Response, body: dict[str, Any]) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{body["version"]}"'
-    return body
 
 
 # Cases -----------------------------------------------------------------------------------
@@ -233,14 +212,14 @@ def list_cases(
 def create_case(actor: Creator, svc: Svc, body: CaseCreate, response: Response) -> dict[str, Any]:
     """Open a case by hand, from a template or from alerts."""
     case = _cases(svc).create(actor, **body.model_dump())
-    return _tagged(response, case.to_dict())
+    return tagged(response, case.to_dict())
 
 
 @router.get("/cases/{case_id}")
 def get_case(actor: Reader, svc: Svc, case_id: int, response: Response) -> dict[str, Any]:
     """One case; its ``version`` is also sent as the ETag."""
     case = _cases(svc).get(actor, case_id).to_dict()
-    return _tagged(response, attach_sla(svc, actor, "case", [case])[0])
+    return tagged(response, attach_sla(svc, actor, "case", [case])[0])
 
 
 @router.patch("/cases/{case_id}")
@@ -254,9 +233,9 @@ def update_case(
 ) -> dict[str, Any]:
     """Change case fields; a stale version answers 409 (reload and apply again)."""
     fields = body.model_dump(exclude_unset=True)
-    version = _version(fields.pop("version", None), if_match)
+    version = version_from(fields.pop("version", None), if_match)
     case = _cases(svc).update(actor, case_id, version=version, **fields)
-    return _tagged(response, case.to_dict())
+    return tagged(response, case.to_dict())
 
 
 @router.post("/cases/{case_id}/close")
@@ -274,15 +253,15 @@ def close_case(
         case_id,
         classification=body.classification,
         summary=body.summary,
-        version=_version(body.version, if_match),
+        version=version_from(body.version, if_match),
     )
-    return _tagged(response, case.to_dict())
+    return tagged(response, case.to_dict())
 
 
 @router.post("/cases/{case_id}/reopen")
 def reopen_case(actor: Closer, svc: Svc, case_id: int, response: Response) -> dict[str, Any]:
     """Reopen a closed case."""
-    return _tagged(response, _cases(svc).reopen(actor, case_id).to_dict())
+    return tagged(response, _cases(svc).reopen(actor, case_id).to_dict())
 
 
 @router.post("/cases/{case_id}/merge")
@@ -290,7 +269,7 @@ def merge_cases(
     actor: Closer, svc: Svc, case_id: int, body: CaseMerge, response: Response
 ) -> dict[str, Any]:
     """Merge other cases into this one; they close as duplicates."""
-    return _tagged(response, _cases(svc).merge(actor, case_id, body.source_ids).to_dict())
+    return tagged(response, _cases(svc).merge(actor, case_id, body.source_ids).to_dict())
 
 
 @router.get("/cases/{case_id}/alerts")
@@ -304,7 +283,7 @@ def add_case_alerts(
     actor: Editor, svc: Svc, case_id: int, body: CaseAlerts, response: Response
 ) -> dict[str, Any]:
     """Link alerts to a case (409 for an alert already in another open case)."""
-    return _tagged(response, _cases(svc).add_alerts(actor, case_id, body.alert_ids).to_dict())
+    return tagged(response, _cases(svc).add_alerts(actor, case_id, body.alert_ids).to_dict())
 
 
 @router.get("/cases/{case_id}/history")
@@ -362,9 +341,9 @@ def update_task(
 ) -> dict[str, Any]:
     """Change a task; a stale version answers 409."""
     fields = body.model_dump(exclude_unset=True)
-    version = _version(fields.pop("version", None), if_match)
+    version = version_from(fields.pop("version", None), if_match)
     task = _cases(svc).update_task(actor, task_id, version=version, **fields)
-    return _tagged(response, task.to_dict())
+    return tagged(response, task.to_dict())
 
 
 @router.get("/cases/{case_id}/observables")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from tocsin.api.deps import Services, require, services
+from tocsin.api.versioning import Limit
 from tocsin.respond.delivery import Deliverer
 from tocsin.workspace.permissions import Permission, Principal
 
@@ -21,7 +22,6 @@ router = APIRouter(prefix="/api/v1", tags=["notifications"])
 Svc = Annotated[Services, Depends(services)]
 Manager = Annotated[Principal, Depends(require(Permission.NOTIFICATION_MANAGE))]
 Subscriber = Annotated[Principal, Depends(require(Permission.SUBSCRIPTION_OWN))]
-Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0)]
 
 
