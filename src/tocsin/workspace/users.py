@@ -15,13 +15,10 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -31,11 +28,19 @@ from tocsin.core.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
-    RateLimitedError,
 )
 from tocsin.core.settings import Settings
 from tocsin.workspace.db import Database
 from tocsin.workspace.history import record_audit
+from tocsin.workspace.passwords import (
+    LoginLimiter,
+    check_password_policy,
+    dummy_hash,
+    generate_password,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from tocsin.workspace.permissions import (
     ROLE_PERMISSIONS,
     Permission,
@@ -48,34 +53,11 @@ from tocsin.workspace.tokens import TokenInfo, TokenService
 
 logger = logging.getLogger(__name__)
 
-MIN_PASSWORD_LENGTH = 12
 FIRST_ADMIN = "admin"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,99}$")
-_HASHER = PasswordHasher()
-# verified when the user name is unknown, so that a miss costs as long as a hit
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
 _CACHE_SECONDS = 5.0
 _TOKEN_AUDIT_SECONDS = 600.0
 _SEEN_WRITE_SECONDS = 60.0
-
-
-def hash_password(password: str) -> str:
-    """The argon2id hash of ``password``."""
-    return _HASHER.hash(password)
-
-
-def check_password_policy(password: str) -> None:
-    """Refuse a password shorter than MIN_PASSWORD_LENGTH characters."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInputError(
-            f"a password needs at least {MIN_PASSWORD_LENGTH} characters "
-            f"(got {len(password)}); a passphrase of a few words is easiest"
-        )
-
-
-def generate_password() -> str:
-    """A random one-time password (about 120 bits)."""
-    return secrets.token_urlsafe(15)
 
 
 def _sha256(value: str) -> str:
@@ -140,44 +122,6 @@ class NewSession:
     csrf_token: str
     expires_at: datetime
     user: UserRead
-
-
-class LoginLimiter:
-    """Failed logins per key in a sliding window; thread-safe, in memory."""
-
-    def __init__(self, max_failures: int, window: float) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, *keys: str) -> None:
-        """Raise RateLimitedError when any key has too many recent failures."""
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                times = self._failures.get(key)
-                if not times:
-                    continue
-                while times and now - times[0] > self.window:
-                    times.popleft()
-                if len(times) >= self.max_failures:
-                    retry = self.window - (now - times[0])
-                    raise RateLimitedError(
-                        "too many failed logins: wait before trying again", retry_after=retry
-                    )
-
-    def fail(self, *keys: str) -> None:
-        """Count a failure for each key."""
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
-
-    def clear(self, key: str) -> None:
-        """Forget a key's failures (after a successful login)."""
-        with self._lock:
-            self._failures.pop(key, None)
 
 
 class UserService:
@@ -345,7 +289,7 @@ class UserService:
             raise InvalidInputError("the new password must differ from the current one")
         with self.db.session() as session:
             user = self._user(session, actor.user_id)
-            if not _verify(user.password_hash, current):
+            if not verify_password(user.password_hash, current):
                 record_audit(
                     session, actor, "user.password_change", target=user.username, outcome="failure"
                 )
@@ -473,9 +417,9 @@ class UserService:
         with self.db.session() as session:
             user = session.scalars(select(User).where(User.username == name)).first()
             if user is None:
-                _verify(_DUMMY_HASH, password)
+                verify_password(dummy_hash(), password)
                 reason = "unknown user"
-            elif not _verify(user.password_hash, password):
+            elif not verify_password(user.password_hash, password):
                 reason = "wrong password"
             elif user.disabled:
                 reason = "disabled"
@@ -502,7 +446,7 @@ class UserService:
         with self.db.session() as session:
             row = session.get(User, user.id)
             assert row is not None  # noqa: S101 - read just above
-            if _HASHER.check_needs_rehash(row.password_hash):
+            if needs_rehash(row.password_hash):
                 row.password_hash = hash_password(password)
             row.last_login_at = now
             session.add(
@@ -793,10 +737,3 @@ class UserService:
             created_at=user.created_at,
             last_login_at=user.last_login_at,
         )
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _HASHER.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
