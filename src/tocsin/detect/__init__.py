@@ -1,0 +1,1 @@
+"""Sigma detection: rule loading with pySigma (parsing and validation only; matching is ours)."""
