@@ -15,6 +15,7 @@ from tocsin.cli import (
     lake_cmd,
     metrics_cmd,
     quarantine_cmd,
+    rules_cmd,
     token_cmd,
     user_cmd,
 )
@@ -37,6 +38,7 @@ app.add_typer(user_cmd.app, name="user")
 app.add_typer(alerts_cmd.app, name="alerts")
 app.add_typer(cases_cmd.app, name="cases")
 app.add_typer(metrics_cmd.app, name="metrics")
+app.add_typer(rules_cmd.app, name="rules")
 
 OutputOpt = Annotated[
     OutputFormat | None,
