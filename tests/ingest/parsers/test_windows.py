@@ -23,6 +23,7 @@ from tocsin.ingest.parsers.windows import (
     dns_answers,
     event_timestamp,
     flatten_evtx_json,
+    flatten_windows,
     map_ecs,
     record_position,
     windows_dataset,
@@ -1010,3 +1011,15 @@ def test_usual_path_matches_general_path_on_every_shared_record(shared_data: Pat
             assert fast == general, (path.name, item["event_record_id"])
     assert count > 10000
     assert usual > count * 0.8  # the usual shape really is the usual case
+
+
+def test_spaces_are_taken_out_of_field_names() -> None:
+    """Sigma names source fields without their spaces (Defender's ``Threat Name``)."""
+    flat = flatten_windows(
+        {"EventID": 1119, "Channel": "Microsoft-Windows-Windows Defender/Operational"},
+        {"Threat Name": "Virus:DOS/EICAR_Test_File", "Path": "C:\\x.exe", "Source Name": "RTP"},
+    )
+    assert flat["ThreatName"] == "Virus:DOS/EICAR_Test_File"
+    assert flat["SourceName"] == "RTP"
+    assert flat["Path"] == "C:\\x.exe"
+    assert not any(" " in name for name in flat)

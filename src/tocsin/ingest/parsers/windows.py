@@ -17,7 +17,8 @@ Native fields, named as Sigma expects:
 * EventData and UserData fields by their own leaf names, values keeping their JSON type; XML
   attributes of UserData elements become leaves too (``xmlns`` ones are dropped) and an
   element's text takes the element's name. Unnamed ``<Data>`` values become ``Data``, a list of
-  strings.
+  strings. Spaces are taken out of names, as the Sigma specification asks (Defender's
+  ``Threat Name`` is ``ThreatName``).
 * Clashes: System names always win. A data field whose name is already taken is stored as
   ``<parent element>_<name>`` (``EventData_Channel``, ``LogFileCleared_Channel``); if that is
   taken too, the field is left to ``event.original``.
@@ -146,6 +147,7 @@ def add_event_data(flat: Event, data: object) -> None:
         and "#text" not in data
         and flat.keys().isdisjoint(data)
         and _NESTED.isdisjoint(map(type, data.values()))
+        and not any(" " in key for key in data)
     ):
         flat.update(data)  # the usual case: named scalars only, no clash
         return
@@ -190,6 +192,8 @@ def add_leaves(flat: Event, node: object, parent: str) -> None:
 
 
 def _put(flat: Event, name: str, value: object, parent: str) -> None:
+    if " " in name:  # Sigma names fields as in the source with the spaces taken out
+        name = name.replace(" ", "")
     if name not in flat:
         flat[name] = value
         return

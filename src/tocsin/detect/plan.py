@@ -1,0 +1,375 @@
+"""The match plan: route each event to the rules of its logsource, prefilter, then evaluate.
+
+For every rule the plan keeps a set of *anchors*, a necessary condition taken from its
+compiled condition: the rule can only be true if one of its anchors hits. An anchor is either an
+exact value of a field (looked up in a dict) or a substring of a field (found by one
+Aho-Corasick automaton per field, pyahocorasick). Rules without an anchor (only negations, only
+numeric comparisons, regular expressions without a literal...) are evaluated for every event
+of their logsource.
+
+Routing groups are built lazily, one per (dataset, routing value) actually seen, e.g.
+``("windows.sysmon", 1)``: only the rules whose logsource covers that key are in it, with their
+own automata. An event therefore meets only the rules that could match it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ahocorasick
+
+from tocsin.detect.compiler import FALSE, KEYWORD_FIELD, Node, regex_literals, simplify
+from tocsin.detect.evaluate import Predicate, build, text_of
+from tocsin.detect.logsources import EVENT_ID, Route
+
+Anchor = tuple[str, str, str]
+"""(kind, field, literal): kind ``eq`` (whole value, lowered) or ``sub`` (substring, lowered)."""
+
+MIN_SUBSTRING = 3
+"""Shorter literals hit too often to be worth an automaton entry."""
+
+# fields whose values say little about a rule (many rules share them)
+LOW_SELECTIVITY = frozenset(
+    {
+        "EventID",
+        "Channel",
+        "Provider_Name",
+        "Level",
+        "Task",
+        "Opcode",
+        "Version",
+        "LogonType",
+        "EventType",
+        "Type",
+        "type",
+        "IntegrityLevel",
+        "Status",
+        "ObjectType",
+        "AccessMask",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRule:
+    """What the plan needs of one compiled detection rule."""
+
+    index: int
+    condition: Node
+    routes: tuple[Route, ...]
+
+
+def anchors(node: Node) -> list[Anchor] | None:
+    """A set of anchors one of which must hit whenever ``node`` is true; None if there is none."""
+    kind = node[0]
+    if kind == "const":
+        return None if node[1] else []
+    if kind == "not":
+        return None
+    if kind == "or":
+        found: list[Anchor] = []
+        for child in node[1]:
+            child_anchors = anchors(child)
+            if child_anchors is None:
+                return None
+            found.extend(child_anchors)
+        return found
+    if kind == "and":
+        best: list[Anchor] | None = None
+        best_cost = 0.0
+        for child in node[1]:
+            child_anchors = anchors(child)
+            if child_anchors is None:
+                continue
+            child_cost = cost(child_anchors)
+            if best is None or child_cost < best_cost:
+                best, best_cost = child_anchors, child_cost
+        return best
+    if kind == "kw":
+        return _test_anchors(KEYWORD_FIELD, node[1], keyword=True)
+    if kind == "field":
+        return _test_anchors(node[1], node[2], keyword=False)
+    return None
+
+
+def _test_anchors(name: str, test: tuple[Any, ...], *, keyword: bool) -> list[Anchor] | None:
+    kind = test[0]
+    if kind == "str":
+        mode, text = test[1], test[2].lower()
+        if mode == "any":
+            return None
+        if mode == "eq" and not keyword:
+            return [("eq", name, text)]
+        return [("sub", name, text)] if len(text) >= MIN_SUBSTRING else None
+    if kind == "strs":
+        mode, texts = test[1], [t.lower() for t in test[2]]
+        if mode == "eq" and not keyword:
+            return [("eq", name, t) for t in texts]
+        if any(len(t) < MIN_SUBSTRING for t in texts):
+            return None
+        return [("sub", name, t) for t in texts]
+    if kind in ("glob", "re"):
+        flags = test[2] if kind == "re" else 0
+        literals = regex_literals(test[1], flags)
+        if literals is None or any(len(lit) < MIN_SUBSTRING for lit in literals):
+            return None
+        return [("sub", name, lit) for lit in literals]
+    if kind == "num" and not keyword:
+        return [("eq", name, str(test[1]).lower())]
+    return None
+
+
+def cost(found: Sequence[Anchor]) -> float:
+    """A rough guess of how often one of the anchors hits (lower is more selective)."""
+    total = 0.0
+    for kind, name, literal in found:
+        if kind == "eq":
+            total += 0.5 if name in LOW_SELECTIVITY else 0.02
+        else:
+            total += min(1.0, 2.0 / (len(literal) ** 1.5))
+    return total
+
+
+SMALL_SCAN = 24
+"""A field with at most this many substring literals is scanned with ``in`` (fast two-way
+search in C); more literals go into one Aho-Corasick automaton for the field."""
+
+
+@dataclass(slots=True)
+class RouteGroup:
+    """The rules of one routing key, specialised to it, with their prefilter indexes.
+
+    Rules are *specialised* to the key: a test on the routing field (``EventID``) is decided
+    once for the group, so a rule for event 4625 is not in the group of 4624 at all, and its
+    remaining condition yields better anchors. Exact anchors are looked up in one dict per
+    field; substring anchors are searched per field, with ``in`` when there are few and with an
+    Aho-Corasick automaton when there are many.
+    """
+
+    rules: list[int] = field(default_factory=list)
+    predicates: list[Predicate] = field(default_factory=list)
+    always: list[int] = field(default_factory=list)
+    exact: list[tuple[str, dict[str, tuple[int, ...]]]] = field(default_factory=list)
+    scans: list[tuple[str, Any, tuple[tuple[str, tuple[int, ...]], ...]]] = field(
+        default_factory=list
+    )
+
+    @property
+    def empty(self) -> bool:
+        """True when no rule can see events of this key."""
+        return not self.rules
+
+
+def specialise(node: Node, decided: Mapping[Node, Node]) -> Node:
+    """``node`` with the leaves in ``decided`` replaced by their constants."""
+    replaced = decided.get(node)
+    if replaced is not None:
+        return replaced
+    kind = node[0]
+    if kind in ("and", "or"):
+        return (kind, tuple(specialise(c, decided) for c in node[1]))
+    if kind == "not":
+        return ("not", specialise(node[1], decided))
+    return node
+
+
+def _collect_leaves(node: Node, name: str, out: list[Node]) -> None:
+    kind = node[0]
+    if kind == "field":
+        if node[1] == name:
+            out.append(node)
+    elif kind in ("and", "or"):
+        for child in node[1]:
+            _collect_leaves(child, name, out)
+    elif kind == "not":
+        _collect_leaves(node[1], name, out)
+
+
+def _dataset_covers(route: Route, dataset: str) -> bool:
+    if route.dataset.endswith("*"):
+        return dataset.startswith(route.dataset[:-1])
+    return route.dataset == dataset
+
+
+def routing_field(dataset: Any) -> str | None:
+    """The field that splits a dataset's events into route groups (EventID for Windows)."""
+    if isinstance(dataset, str) and dataset.startswith("windows."):
+        return EVENT_ID
+    return None
+
+
+class Plan:
+    """Evaluate batches of events against compiled rules."""
+
+    def __init__(self, rules: Sequence[PlanRule]) -> None:
+        self.rules = list(rules)
+        self.groups: dict[tuple[Any, Any], RouteGroup] = {}
+        # rules by the dataset of their routes; routes with a wildcard dataset apart
+        self._by_dataset: dict[str, list[PlanRule]] = {}
+        self._wildcard: list[PlanRule] = []
+        for rule in self.rules:
+            datasets = {route.dataset for route in rule.routes}
+            if any(d.endswith("*") for d in datasets):
+                self._wildcard.append(rule)
+                continue
+            for dataset in datasets:
+                self._by_dataset.setdefault(dataset, []).append(rule)
+        # predicate and anchors of a rule that needs no specialising, made once
+        self._plain: dict[int, tuple[Predicate, list[Anchor] | None]] = {}
+        self._routing_leaves: dict[int, list[tuple[Node, Predicate]]] = {}
+        self._specialised: dict[
+            tuple[int, tuple[bool, ...]], tuple[Predicate, list[Anchor] | None] | None
+        ] = {}
+
+    def _candidate_rules(self, dataset: str) -> list[PlanRule]:
+        rules = self._by_dataset.get(dataset, []) + [
+            r for r in self._wildcard if any(_dataset_covers(route, dataset) for route in r.routes)
+        ]
+        rules.sort(key=lambda r: r.index)
+        return rules
+
+    def _prepared(
+        self, rule: PlanRule, routing: str | None, value: Any
+    ) -> tuple[Predicate, list[Anchor] | None] | None:
+        """The rule's predicate and anchors for a routing value; None when it cannot match.
+
+        A rule that tests the routing field is specialised to the value; the result depends only
+        on which of its routing-field tests the value passes, so it is cached by that pattern.
+        """
+        if routing is None:
+            return self._plain_of(rule)
+        leaves = self._routing_leaves.get(rule.index)
+        if leaves is None:
+            found_leaves: list[Node] = []
+            _collect_leaves(rule.condition, routing, found_leaves)
+            leaves = [(leaf, build(leaf)) for leaf in dict.fromkeys(found_leaves)]
+            self._routing_leaves[rule.index] = leaves
+        if not leaves:
+            return self._plain_of(rule)
+        probe = {routing: value}
+        outcome = tuple(test(probe) for _, test in leaves)
+        key = (rule.index, outcome)
+        if key not in self._specialised:
+            decided = {
+                leaf: ("const", result) for (leaf, _), result in zip(leaves, outcome, strict=True)
+            }
+            condition = simplify(specialise(rule.condition, decided))
+            self._specialised[key] = (
+                None if condition == FALSE else (build(condition), anchors(condition))
+            )
+        return self._specialised[key]
+
+    def _plain_of(self, rule: PlanRule) -> tuple[Predicate, list[Anchor] | None]:
+        plain = self._plain.get(rule.index)
+        if plain is None:
+            plain = (build(rule.condition), anchors(rule.condition))
+            self._plain[rule.index] = plain
+        return plain
+
+    def group(self, dataset: Any, value: Any) -> RouteGroup:
+        """The route group of a key, built on first use."""
+        key = (dataset, value)
+        found = self.groups.get(key)
+        if found is None:
+            found = self._build_group(dataset, value)
+            self.groups[key] = found
+        return found
+
+    def _build_group(self, dataset: Any, value: Any) -> RouteGroup:
+        group = RouteGroup()
+        if not isinstance(dataset, str):
+            return group
+        routing = routing_field(dataset)
+        exact: dict[str, dict[str, set[int]]] = {}
+        substrings: dict[str, dict[str, set[int]]] = {}
+        for rule in self._candidate_rules(dataset):
+            if not any(route.covers(dataset, value) for route in rule.routes):
+                continue
+            prepared = self._prepared(rule, routing, value)
+            if prepared is None:
+                continue
+            predicate, found = prepared
+            local = len(group.rules)
+            group.rules.append(rule.index)
+            group.predicates.append(predicate)
+            if found is None:
+                group.always.append(local)
+                continue
+            for kind, name, literal in found:
+                target = exact if kind == "eq" else substrings
+                target.setdefault(name, {}).setdefault(literal, set()).add(local)
+        for name, values in sorted(exact.items()):
+            group.exact.append((name, {k: tuple(sorted(v)) for k, v in values.items()}))
+        for name, literals in sorted(substrings.items()):
+            pairs = tuple((k, tuple(sorted(v))) for k, v in sorted(literals.items()))
+            automaton = None
+            if len(pairs) > SMALL_SCAN:
+                automaton = ahocorasick.Automaton()
+                for literal, indexes in pairs:
+                    automaton.add_word(literal, indexes)
+                automaton.make_automaton()
+                pairs = ()
+            group.scans.append((name, automaton, pairs))
+        return group
+
+    def match_event(self, event: Mapping[str, Any]) -> list[int]:
+        """Indexes of the rules that match one event, in rule order."""
+        dataset = event.get("event.dataset")
+        routing = routing_field(dataset)
+        group = self.group(dataset, event.get(routing) if routing is not None else None)
+        if not group.rules:
+            return []
+        predicates = group.predicates
+        matched = [i for i in group.always if predicates[i](event)]
+        get = event.get
+        hits: set[int] = set()
+        for name, index in group.exact:
+            v = get(name)
+            if v is None:
+                continue
+            if v.__class__ is list:
+                for x in v:
+                    if x is not None:
+                        found = index.get((x if x.__class__ is str else text_of(x)).lower())
+                        if found:
+                            hits.update(found)
+                continue
+            found = index.get((v if v.__class__ is str else text_of(v)).lower())
+            if found:
+                hits.update(found)
+        for name, automaton, pairs in group.scans:
+            v = get(name)
+            if v is None:
+                continue
+            if v.__class__ is list:
+                text = "\x1f".join(
+                    (x if x.__class__ is str else text_of(x)).lower() for x in v if x is not None
+                )
+            else:
+                text = (v if v.__class__ is str else text_of(v)).lower()
+            if automaton is not None:
+                for _, found in automaton.iter(text):
+                    hits.update(found)
+            else:
+                for literal, found in pairs:
+                    if literal in text:
+                        hits.update(found)
+        if hits:
+            matched.extend(i for i in hits if predicates[i](event))
+        if not matched:
+            return matched
+        rules = group.rules
+        if len(matched) == 1:
+            return [rules[matched[0]]]
+        return sorted(rules[i] for i in matched)
+
+    def match(self, events: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
+        """(event index, rule index) of every match in a batch, in event then rule order."""
+        out: list[tuple[int, int]] = []
+        match_event = self.match_event
+        for position, event in enumerate(events):
+            for rule_index in match_event(event):
+                out.append((position, rule_index))
+        return out
