@@ -13,7 +13,7 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The public data set beside the project (``../shared/data``); skip when absent."""
     if not SHARED_DATA.is_dir():

@@ -124,6 +124,21 @@ class Settings(BaseSettings):
     notify_interval_seconds: float = Field(
         default=5.0, description="How often `tocsin serve` delivers queued notifications."
     )
+    sigma_placeholders: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Values of Sigma placeholders, e.g. {admin_hosts = ['dc01', 'dc02']}.",
+    )
+    correlation_lateness_seconds: float = Field(
+        default=60.0,
+        description="How late (in event time) an event may arrive and still be correlated.",
+    )
+    hunt_interval_minutes: float = Field(
+        default=0.0,
+        description="How often `tocsin serve` hunts the lake with the enabled rules (0: never).",
+    )
+    hunt_lookback_minutes: float = Field(
+        default=60.0, description="How far back each scheduled hunt looks, in minutes."
+    )
 
     @field_validator(
         "syslog_udp_port",
@@ -173,6 +188,16 @@ class Settings(BaseSettings):
     def attachments_dir(self) -> Path:
         """Folder of case attachments, each named by its SHA-256."""
         return self.home / "attachments"
+
+    @property
+    def rules_dir(self) -> Path:
+        """Installed rule packs and their state."""
+        return self.home / "rules"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Caches that can be rebuilt (compiled rules)."""
+        return self.home / "cache"
 
     @property
     def state_dir(self) -> Path:

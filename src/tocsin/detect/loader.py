@@ -105,7 +105,7 @@ class LoadedRule:
     description: str | None
     references: tuple[str, ...]
     falsepositives: tuple[str, ...]
-    sigma: SigmaObject = field(repr=False, compare=False)
+    sigma: SigmaObject | None = field(repr=False, compare=False)
     name: str | None = None
     rule_refs: tuple[str, ...] = ()
 

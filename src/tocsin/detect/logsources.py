@@ -31,6 +31,12 @@ class Route:
     field: str | None = None
     values: frozenset[object] | None = None
 
+    def covers_dataset(self, dataset: str) -> bool:
+        """True when some events of ``dataset`` belong here."""
+        if self.dataset.endswith("*"):
+            return dataset.startswith(self.dataset[:-1])
+        return dataset == self.dataset
+
     def covers(self, dataset: str, value: object) -> bool:
         """True when an event of ``dataset`` whose routing field is ``value`` belongs here."""
         if self.dataset.endswith("*"):

@@ -187,12 +187,6 @@ def _collect_leaves(node: Node, name: str, out: list[Node]) -> None:
         _collect_leaves(node[1], name, out)
 
 
-def _dataset_covers(route: Route, dataset: str) -> bool:
-    if route.dataset.endswith("*"):
-        return dataset.startswith(route.dataset[:-1])
-    return route.dataset == dataset
-
-
 def routing_field(dataset: Any) -> str | None:
     """The field that splits a dataset's events into route groups (EventID for Windows)."""
     if isinstance(dataset, str) and dataset.startswith("windows."):
@@ -225,7 +219,7 @@ class Plan:
 
     def _candidate_rules(self, dataset: str) -> list[PlanRule]:
         rules = self._by_dataset.get(dataset, []) + [
-            r for r in self._wildcard if any(_dataset_covers(route, dataset) for route in r.routes)
+            r for r in self._wildcard if any(route.covers_dataset(dataset) for route in r.routes)
         ]
         rules.sort(key=lambda r: r.index)
         return rules

@@ -165,7 +165,8 @@ class Stage(Protocol):
     Contract: the class is built with no arguments; ``process(events)`` receives a batch of
     normalised events and returns the batch to pass on (the same list, changed in place, is
     fine). A stage must not drop events unless that is its documented purpose, and must not
-    raise for one bad event.
+    raise for one bad event. A stage that needs the home may define ``bind(settings)``: the
+    pipeline calls it once with the home's settings before the first batch.
     """
 
     id: ClassVar[str]

@@ -70,7 +70,11 @@ class SpoolConsumer:
         self.writer = LakeWriter(settings.lake_dir, flush_events=10**12)
         self.quarantine = Quarantine(settings.quarantine_dir)
         self.pipeline = Pipeline(
-            self.writer, self.quarantine, registry=self.parsers.registry, detection=detection
+            self.writer,
+            self.quarantine,
+            registry=self.parsers.registry,
+            detection=detection,
+            settings=settings,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

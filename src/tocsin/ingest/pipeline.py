@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from tocsin.core.plugins import PluginLoadError, Registry, default_registry
+from tocsin.core.settings import Settings
 from tocsin.ingest.base import ParseBatch, ParseContext, ParseIssue, Stage
 from tocsin.ingest.normalise import normalise
 from tocsin.ingest.parsers.bulkjson import TableBatch
@@ -35,18 +36,28 @@ class PipelineStats:
         return sum(self.accepted.values())
 
 
-def load_stages(registry: Registry, *, detection: bool = True) -> list[Stage]:
-    """Instantiate the registered enrichers, then the detectors (unless detection is off)."""
+def load_stages(
+    registry: Registry, *, detection: bool = True, settings: Settings | None = None
+) -> list[Stage]:
+    """Instantiate the registered enrichers, then the detectors (unless detection is off).
+
+    A stage with a ``bind(settings)`` method gets the home's settings once, before any batch.
+    """
     groups = ["tocsin.enrichers"] + (["tocsin.detectors"] if detection else [])
     stages: list[Stage] = []
     for group in groups:
         for plugin_id in registry.ids(group):
             try:
-                stages.append(registry.load(group, plugin_id)())
+                stage = registry.load(group, plugin_id)()
             except PluginLoadError:
                 if registry.strict:
                     raise
                 logger.warning("stage failed to load", extra={"group": group, "plugin": plugin_id})
+                continue
+            bind = getattr(stage, "bind", None)
+            if settings is not None and callable(bind):
+                bind(settings)
+            stages.append(stage)
     return stages
 
 
@@ -61,13 +72,14 @@ class Pipeline:
         registry: Registry | None = None,
         detection: bool = True,
         stages: list[Stage] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.writer = writer
         self.quarantine = quarantine
         self.stages = (
             stages
             if stages is not None
-            else load_stages(registry or default_registry(), detection=detection)
+            else load_stages(registry or default_registry(), detection=detection, settings=settings)
         )
         self.stats = PipelineStats()
 
@@ -75,6 +87,18 @@ class Pipeline:
     def is_bulk_capable(self) -> bool:
         """True when no stage needs events one by one, so whole tables may go to the lake."""
         return not self.stages
+
+    def is_bulk_capable_for(self, dataset: str) -> bool:
+        """True when no stage needs this dataset's events one by one.
+
+        A stage with a ``sees(dataset)`` method may say it has nothing to do with a dataset
+        (no Sigma rule reads plain ``json`` events, say); a stage without one sees everything.
+        """
+        for stage in self.stages:
+            sees = getattr(stage, "sees", None)
+            if not callable(sees) or sees(dataset):
+                return False
+        return True
 
     def process_table(self, batch: TableBatch, ctx: ParseContext) -> int:
         """Write a bulk table (envelope included) straight to the lake."""

@@ -187,7 +187,11 @@ class IngestService:
         writer = LakeWriter(self.settings.lake_dir, flush_events=self.settings.flush_events)
         quarantine = Quarantine(self.settings.quarantine_dir)
         pipeline = Pipeline(
-            writer, quarantine, registry=self.parsers.registry, detection=self.detection
+            writer,
+            quarantine,
+            registry=self.parsers.registry,
+            detection=self.detection,
+            settings=self.settings,
         )
         report = IngestReport()
         identities = {path: identify(path) for path in files}
@@ -313,7 +317,8 @@ class IngestService:
         parser: Parser, opened: OpenedInput, ctx: ParseContext, pipeline: Pipeline
     ) -> Iterator[ParseBatch | TableBatch]:
         """The bulk NDJSON path when nothing needs single events, else the parser's batches."""
-        if parser.id == "json" and pipeline.is_bulk_capable and is_bulk_candidate(opened.head):
+        bulk = pipeline.is_bulk_capable_for(ctx.dataset or "json")
+        if parser.id == "json" and bulk and is_bulk_candidate(opened.head):
             return read_ndjson_tables(opened.stream, ctx)
         return parser.parse_stream(opened.stream, ctx)
 
@@ -370,7 +375,7 @@ def retry_quarantine(
     parsers = parsers or ParserSet()
     quarantine = Quarantine(settings.quarantine_dir)
     writer = LakeWriter(settings.lake_dir)
-    pipeline = Pipeline(writer, quarantine, registry=parsers.registry)
+    pipeline = Pipeline(writer, quarantine, registry=parsers.registry, settings=settings)
     report = RetryReport()
     recovered: set[str] = set()
     for record in list(quarantine.records()):

@@ -88,7 +88,10 @@ class Tailer:
         self.states: dict[str, TailState] = self._load()
         self.writer = LakeWriter(settings.lake_dir)
         self.pipeline = Pipeline(
-            self.writer, Quarantine(settings.quarantine_dir), registry=self.parsers.registry
+            self.writer,
+            Quarantine(settings.quarantine_dir),
+            registry=self.parsers.registry,
+            settings=settings,
         )
         self.total = 0
         self._running = True
