@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
 import orjson
 
 from tocsin.detect.compiler import KEYWORD_FIELD, Node, Test
@@ -152,15 +152,11 @@ def _strings_test(mode: str, literals: tuple[str, ...], cased: bool) -> ValueTes
             return False
 
         return contains_any
-    automaton = ahocorasick.Automaton()
-    for literal in literals:
-        automaton.add_word(literal, literal)
-    automaton.make_automaton()
+    searcher = ahocorasick_rs.AhoCorasick(list(literals))
+    find = searcher.find_matches_as_indexes
 
     def contains_one(v: Any) -> bool:
-        for _ in automaton.iter(text(v)):
-            return True
-        return False
+        return bool(find(text(v)))
 
     return contains_one
 

@@ -3,7 +3,7 @@
 For every rule the plan keeps a set of *anchors*, a necessary condition taken from its
 compiled condition: the rule can only be true if one of its anchors hits. An anchor is either an
 exact value of a field (looked up in a dict) or a substring of a field (found by one
-Aho-Corasick automaton per field, pyahocorasick). Rules without an anchor (only negations, only
+Aho-Corasick automaton per field). Rules without an anchor (only negations, only
 numeric comparisons, regular expressions without a literal...) are evaluated for every event
 of their logsource.
 
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
 
 from tocsin.detect.compiler import FALSE, KEYWORD_FIELD, Node, regex_literals, simplify
 from tocsin.detect.evaluate import Predicate, build, text_of
@@ -28,7 +28,13 @@ Anchor = tuple[str, str, str]
 """(kind, field, literal): kind ``eq`` (whole value, lowered) or ``sub`` (substring, lowered)."""
 
 MIN_SUBSTRING = 3
-"""Shorter literals hit too often to be worth an automaton entry."""
+"""Shorter literals hit too often to be worth an automaton entry (unless they are rare)."""
+
+
+def _usable(literal: str) -> bool:
+    """Long enough to be selective, or holding a character rarely seen in logs (non-ASCII:
+    the emoji, homoglyph and right-to-left-override rules look for single such characters)."""
+    return len(literal) >= MIN_SUBSTRING or (bool(literal) and not literal.isascii())
 
 # fields whose values say little about a rule (many rules share them)
 LOW_SELECTIVITY = frozenset(
@@ -94,6 +100,27 @@ def anchors(node: Node) -> list[Anchor] | None:
     return None
 
 
+def anchor_groups(node: Node) -> list[list[Anchor]] | None:
+    """Up to two anchor sets that must *both* hit whenever ``node`` is true; None if none.
+
+    For a conjunction the two most selective children give one set each, so a rule such as
+    ``Image|endswith: powershell.exe`` and ``CommandLine|contains: -enc`` is only evaluated on
+    events that have both; any other node gives its single set.
+    """
+    if node[0] == "and":
+        scored: list[tuple[float, int, list[Anchor]]] = []
+        for position, child in enumerate(node[1]):
+            child_anchors = anchors(child)
+            if child_anchors is not None:
+                scored.append((cost(child_anchors), position, child_anchors))
+        if not scored:
+            return None
+        scored.sort(key=lambda item: (item[0], item[1]))
+        return [found for _, _, found in scored[:2]]
+    single = anchors(node)
+    return None if single is None else [single]
+
+
 def _test_anchors(name: str, test: tuple[Any, ...], *, keyword: bool) -> list[Anchor] | None:
     kind = test[0]
     if kind == "str":
@@ -102,18 +129,18 @@ def _test_anchors(name: str, test: tuple[Any, ...], *, keyword: bool) -> list[An
             return None
         if mode == "eq" and not keyword:
             return [("eq", name, text)]
-        return [("sub", name, text)] if len(text) >= MIN_SUBSTRING else None
+        return [("sub", name, text)] if _usable(text) else None
     if kind == "strs":
         mode, texts = test[1], [t.lower() for t in test[2]]
         if mode == "eq" and not keyword:
             return [("eq", name, t) for t in texts]
-        if any(len(t) < MIN_SUBSTRING for t in texts):
+        if not all(_usable(t) for t in texts):
             return None
         return [("sub", name, t) for t in texts]
     if kind in ("glob", "re"):
         flags = test[2] if kind == "re" else 0
         literals = regex_literals(test[1], flags)
-        if literals is None or any(len(lit) < MIN_SUBSTRING for lit in literals):
+        if literals is None or not all(_usable(lit) for lit in literals):
             return None
         return [("sub", name, lit) for lit in literals]
     if kind == "num" and not keyword:
@@ -132,7 +159,7 @@ def cost(found: Sequence[Anchor]) -> float:
     return total
 
 
-SMALL_SCAN = 24
+SMALL_SCAN = 4
 """A field with at most this many substring literals is scanned with ``in`` (fast two-way
 search in C); more literals go into one Aho-Corasick automaton for the field."""
 
@@ -151,6 +178,8 @@ class RouteGroup:
     rules: list[int] = field(default_factory=list)
     predicates: list[Predicate] = field(default_factory=list)
     always: list[int] = field(default_factory=list)
+    pairs: bytearray = field(default_factory=bytearray)
+    """1 for a rule whose two anchor sets must both hit (slots 2i and 2i+1), else 0."""
     exact: list[tuple[str, dict[str, tuple[int, ...]]]] = field(default_factory=list)
     scans: list[tuple[str, Any, tuple[tuple[str, tuple[int, ...]], ...]]] = field(
         default_factory=list
@@ -211,10 +240,10 @@ class Plan:
             for dataset in datasets:
                 self._by_dataset.setdefault(dataset, []).append(rule)
         # predicate and anchors of a rule that needs no specialising, made once
-        self._plain: dict[int, tuple[Predicate, list[Anchor] | None]] = {}
+        self._plain: dict[int, tuple[Predicate, list[list[Anchor]] | None]] = {}
         self._routing_leaves: dict[int, list[tuple[Node, Predicate]]] = {}
         self._specialised: dict[
-            tuple[int, tuple[bool, ...]], tuple[Predicate, list[Anchor] | None] | None
+            tuple[int, tuple[bool, ...]], tuple[Predicate, list[list[Anchor]] | None] | None
         ] = {}
 
     def _candidate_rules(self, dataset: str) -> list[PlanRule]:
@@ -226,7 +255,7 @@ class Plan:
 
     def _prepared(
         self, rule: PlanRule, routing: str | None, value: Any
-    ) -> tuple[Predicate, list[Anchor] | None] | None:
+    ) -> tuple[Predicate, list[list[Anchor]] | None] | None:
         """The rule's predicate and anchors for a routing value; None when it cannot match.
 
         A rule that tests the routing field is specialised to the value; the result depends only
@@ -251,14 +280,14 @@ class Plan:
             }
             condition = simplify(specialise(rule.condition, decided))
             self._specialised[key] = (
-                None if condition == FALSE else (build(condition), anchors(condition))
+                None if condition == FALSE else (build(condition), anchor_groups(condition))
             )
         return self._specialised[key]
 
-    def _plain_of(self, rule: PlanRule) -> tuple[Predicate, list[Anchor] | None]:
+    def _plain_of(self, rule: PlanRule) -> tuple[Predicate, list[list[Anchor]] | None]:
         plain = self._plain.get(rule.index)
         if plain is None:
-            plain = (build(rule.condition), anchors(rule.condition))
+            plain = (build(rule.condition), anchor_groups(rule.condition))
             self._plain[rule.index] = plain
         return plain
 
@@ -288,22 +317,25 @@ class Plan:
             local = len(group.rules)
             group.rules.append(rule.index)
             group.predicates.append(predicate)
+            group.pairs.append(1 if found is not None and len(found) == 2 else 0)
             if found is None:
                 group.always.append(local)
                 continue
-            for kind, name, literal in found:
-                target = exact if kind == "eq" else substrings
-                target.setdefault(name, {}).setdefault(literal, set()).add(local)
+            for bit, anchor_set in enumerate(found):
+                slot = 2 * local + bit
+                for kind, name, literal in anchor_set:
+                    target = exact if kind == "eq" else substrings
+                    target.setdefault(name, {}).setdefault(literal, set()).add(slot)
         for name, values in sorted(exact.items()):
             group.exact.append((name, {k: tuple(sorted(v)) for k, v in values.items()}))
         for name, literals in sorted(substrings.items()):
             pairs = tuple((k, tuple(sorted(v))) for k, v in sorted(literals.items()))
             automaton = None
             if len(pairs) > SMALL_SCAN:
-                automaton = ahocorasick.Automaton()
-                for literal, indexes in pairs:
-                    automaton.add_word(literal, indexes)
-                automaton.make_automaton()
+                automaton = (
+                    ahocorasick_rs.AhoCorasick([literal for literal, _ in pairs]),
+                    [indexes for _, indexes in pairs],
+                )
                 pairs = ()
             group.scans.append((name, automaton, pairs))
         return group
@@ -344,14 +376,23 @@ class Plan:
             else:
                 text = (v if v.__class__ is str else text_of(v)).lower()
             if automaton is not None:
-                for _, found in automaton.iter(text):
-                    hits.update(found)
+                searcher, payloads = automaton
+                for pattern, _, _ in searcher.find_matches_as_indexes(text, overlapping=True):
+                    hits.update(payloads[pattern])
             else:
                 for literal, found in pairs:
                     if literal in text:
                         hits.update(found)
         if hits:
-            matched.extend(i for i in hits if predicates[i](event))
+            pairs = group.pairs
+            for slot in hits:
+                if slot & 1:
+                    continue
+                local = slot >> 1
+                if pairs[local] and slot + 1 not in hits:
+                    continue
+                if predicates[local](event):
+                    matched.append(local)
         if not matched:
             return matched
         rules = group.rules
