@@ -2,43 +2,60 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from tocsin import __version__
-from tocsin.cli import (
-    alerts_cmd,
-    cases_cmd,
-    lake_cmd,
-    metrics_cmd,
-    quarantine_cmd,
-    rules_cmd,
-    token_cmd,
-    user_cmd,
-)
 from tocsin.cli.common import configure, ensure_home, handle_errors, settings
 from tocsin.cli.output import OutputFormat, print_rows, stderr
 from tocsin.core.home import init_home
 from tocsin.core.timeutil import parse_time_bound
 
+# noun -> module holding its Typer app. Imported only when the noun is used (or for --help):
+# the workspace and pySigma take a second to import, which `tocsin scan` should not pay.
+LAZY_GROUPS: dict[str, str] = {
+    "alerts": "tocsin.cli.alerts_cmd",
+    "cases": "tocsin.cli.cases_cmd",
+    "lake": "tocsin.cli.lake_cmd",
+    "metrics": "tocsin.cli.metrics_cmd",
+    "quarantine": "tocsin.cli.quarantine_cmd",
+    "rules": "tocsin.cli.rules_cmd",
+    "token": "tocsin.cli.token_cmd",
+    "user": "tocsin.cli.user_cmd",
+}
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: nouns load their module on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Every command name, the lazy nouns included."""
+        return sorted({*super().list_commands(ctx), *LAZY_GROUPS})
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """A verb of this module, or a noun's group imported now."""
+        module_name = LAZY_GROUPS.get(cmd_name)
+        if module_name is None:
+            return super().get_command(ctx, cmd_name)
+        module = importlib.import_module(module_name)
+        command = typer.main.get_command(module.app)
+        command.name = cmd_name
+        return command
+
+
 app = typer.Typer(
     name="tocsin",
+    cls=LazyGroup,
     help="Tocsin: collect logs, detect threats, triage and respond together.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(lake_cmd.app, name="lake")
-app.add_typer(token_cmd.app, name="token")
-app.add_typer(quarantine_cmd.app, name="quarantine")
-app.add_typer(user_cmd.app, name="user")
-app.add_typer(alerts_cmd.app, name="alerts")
-app.add_typer(cases_cmd.app, name="cases")
-app.add_typer(metrics_cmd.app, name="metrics")
-app.add_typer(rules_cmd.app, name="rules")
 
 OutputOpt = Annotated[
     OutputFormat | None,
@@ -164,6 +181,84 @@ def search(
         f"{len(result.events)} events in {result.elapsed * 1000:.0f} ms "
         f"({result.files_scanned} of {result.files_total} files read)"
     )
+
+
+@app.command()
+@handle_errors
+def scan(
+    inputs: Annotated[list[Path], typer.Argument(help="Files or folders to scan.")],
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rules",
+            "-r",
+            help="Rule files or folders (repeatable); default: the enabled rules of the home.",
+        ),
+    ] = None,
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="Input format, or auto to detect it.")
+    ] = "auto",
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="Dataset of the input (JSON).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="Processes reading files at once.")
+    ] = 2,
+    cache: Annotated[bool, typer.Option(help="Use the compiled-rule cache.")] = True,
+    fail_on: Annotated[
+        str | None,
+        typer.Option("--fail-on", help="Exit 1 when a match of this severity or worse is found."),
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Scan files offline with Sigma rules (EVTX, JSON, NDJSON, Zeek, EVE); writes nothing."""
+    from tocsin.cli.detect_cmd import check_fail_on, run_scan
+
+    current = settings()
+    level = check_fail_on(fail_on)
+    if rules:
+        paths = list(rules)
+    else:
+        from tocsin.detect.rulesets import default_rule_paths
+
+        paths = default_rule_paths(current)
+    code = run_scan(
+        inputs,
+        paths,
+        format=format,
+        dataset=dataset,
+        output=output,
+        current=current,
+        use_cache=cache,
+        workers=workers,
+        fail_on=level,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@handle_errors
+def hunt(
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option("--rules", "-r", help="Rule files or folders; default: the enabled rules."),
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Start: -24h, 7d, or an ISO date.")] = None,
+    until: Annotated[str | None, typer.Option(help="End: -1h, now, or an ISO date.")] = None,
+    alerts: Annotated[
+        bool, typer.Option("--alerts/--no-alerts", help="Raise alerts in the workspace.")
+    ] = True,
+    output: OutputOpt = None,
+) -> None:
+    """Hunt the lake with Sigma rules; matches become alerts."""
+    from tocsin.cli.hunt_cmd import run_hunt_command
+
+    current = ensure_home()
+    now = datetime.now().astimezone()
+    start = parse_time_bound(since, now=now) if since else None
+    end = parse_time_bound(until, now=now) if until else None
+    run_hunt_command(current, rules, since=start, until=end, alerts=alerts, output=output)
 
 
 @app.command()

@@ -19,7 +19,8 @@ from rich.table import Table
 
 from tocsin.cli.output import OutputFormat, print_rows, stderr
 from tocsin.core.settings import Settings
-from tocsin.ingest.service import IngestReport, IngestService, expand_paths
+from tocsin.ingest.files import expand_paths
+from tocsin.ingest.service import IngestReport, IngestService
 
 MAX_ISSUES_SHOWN = 20
 

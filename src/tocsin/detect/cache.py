@@ -30,11 +30,11 @@ import platformdirs
 
 from tocsin import __version__
 from tocsin.detect.engine import CompiledRule, Engine
-from tocsin.detect.loader import LoadedRule, RuleIssue, iter_rule_files, load_rules
+from tocsin.detect.rules import LoadedRule, RuleIssue, iter_rule_files
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 
 
 def default_cache_dir(home: Path | None = None) -> Path:
@@ -113,7 +113,7 @@ def load_engine(
         cached = _read(path)
         if cached is not None:
             return LoadResult(cached, True, path)
-        engine = Engine.from_ruleset(load_rules(paths, placeholders=placeholders))
+        engine = Engine.load(paths, placeholders=placeholders)
     _write(path, engine, family)
     return LoadResult(engine, False, path)
 

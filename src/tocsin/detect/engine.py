@@ -15,15 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sigma.filters import SigmaFilter
-from sigma.rule import SigmaRule
-
 from tocsin.core.event import Reason
-from tocsin.detect.compiler import CompiledDetection, CompileError, compile_rule
 from tocsin.detect.evaluate import explain
-from tocsin.detect.loader import LoadedRule, RuleIssue, RuleSet, load_rules
+from tocsin.detect.ir import CompiledDetection
 from tocsin.detect.logsources import Route, routes_for
-from tocsin.detect.plan import Plan, PlanRule
+from tocsin.detect.plan import Anchor, Plan, PlanRule, anchor_groups
+from tocsin.detect.rules import LoadedRule, RuleIssue, RuleSet
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +42,8 @@ class CompiledRule:
     rule: LoadedRule
     detection: CompiledDetection
     routes: tuple[Route, ...]
+    anchors: list[list[Anchor]] | None = None
+    anchors_known: bool = False
 
 
 @dataclass(slots=True)
@@ -60,7 +59,7 @@ class Engine:
     def __post_init__(self) -> None:
         self.plan = Plan(
             [
-                PlanRule(index, c.detection.condition, c.routes)
+                PlanRule(index, c.detection.condition, c.routes, c.anchors, c.anchors_known)
                 for index, c in enumerate(self.compiled)
             ]
         )
@@ -70,11 +69,17 @@ class Engine:
         cls, paths: Sequence[Path], *, placeholders: Mapping[str, Sequence[str]] | None = None
     ) -> Engine:
         """Load and compile every rule under ``paths``."""
+        from tocsin.detect.loader import load_rules
+
         return cls.from_ruleset(load_rules(paths, placeholders=placeholders))
 
     @classmethod
     def from_ruleset(cls, ruleset: RuleSet) -> Engine:
         """Compile the detection rules of a loaded set; a rule that fails is reported, not fatal."""
+        from sigma.rule import SigmaRule
+
+        from tocsin.detect.compiler import compile_rule
+
         issues = list(ruleset.issues)
         filters = [r for r in ruleset.rules if r.kind == "filter"]
         compiled: list[CompiledRule] = []
@@ -88,11 +93,12 @@ class Engine:
             try:
                 sigma = _with_filters(rule.sigma, filters)
                 detection = compile_rule(sigma)
-            except (CompileError, Exception) as exc:  # one rule never stops the rest
+            except Exception as exc:  # one rule never stops the rest (CompileError and pySigma's)
                 issues.append(RuleIssue(rule.path, rule.id, "error", f"cannot compile: {exc}"))
                 continue
             routes = tuple(routes_for(rule.product, rule.category, rule.service))
-            compiled.append(CompiledRule(rule, detection, routes))
+            found = anchor_groups(detection.condition)
+            compiled.append(CompiledRule(rule, detection, routes, found, True))
         return cls(compiled, correlations, issues)
 
     @property
@@ -129,8 +135,10 @@ class Engine:
         return self._index
 
 
-def _with_filters(rule: SigmaRule, filters: Sequence[LoadedRule]) -> SigmaRule:
+def _with_filters(rule: Any, filters: Sequence[LoadedRule]) -> Any:
     """The rule with every matching Sigma filter applied (on a copy: pySigma edits in place)."""
+    from sigma.filters import SigmaFilter
+
     applicable = [
         f.sigma
         for f in filters

@@ -17,7 +17,7 @@ from typing import Any
 import ahocorasick_rs
 import orjson
 
-from tocsin.detect.compiler import KEYWORD_FIELD, Node, Test
+from tocsin.detect.ir import KEYWORD_FIELD, Node, Test
 
 Event = Mapping[str, Any]
 Predicate = Callable[[Event], bool]

@@ -20,8 +20,8 @@ from typing import Any
 
 import ahocorasick_rs
 
-from tocsin.detect.compiler import FALSE, KEYWORD_FIELD, Node, regex_literals, simplify
 from tocsin.detect.evaluate import Predicate, build, text_of
+from tocsin.detect.ir import FALSE, KEYWORD_FIELD, Node, regex_literals, simplify
 from tocsin.detect.logsources import EVENT_ID, Route
 
 Anchor = tuple[str, str, str]
@@ -35,6 +35,7 @@ def _usable(literal: str) -> bool:
     """Long enough to be selective, or holding a character rarely seen in logs (non-ASCII:
     the emoji, homoglyph and right-to-left-override rules look for single such characters)."""
     return len(literal) >= MIN_SUBSTRING or (bool(literal) and not literal.isascii())
+
 
 # fields whose values say little about a rule (many rules share them)
 LOW_SELECTIVITY = frozenset(
@@ -58,13 +59,16 @@ LOW_SELECTIVITY = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlanRule:
     """What the plan needs of one compiled detection rule."""
 
     index: int
     condition: Node
     routes: tuple[Route, ...]
+    anchors: list[list[Anchor]] | None = None
+    anchors_known: bool = False
+    """True when ``anchors`` was computed already (the compiled-rule cache keeps it)."""
 
 
 def anchors(node: Node) -> list[Anchor] | None:
@@ -176,7 +180,9 @@ class RouteGroup:
     """
 
     rules: list[int] = field(default_factory=list)
-    predicates: list[Predicate] = field(default_factory=list)
+    conditions: list[Node] = field(default_factory=list)
+    predicates: list[Predicate | None] = field(default_factory=list)
+    """Built on a rule's first evaluation: most rules of a group never become candidates."""
     always: list[int] = field(default_factory=list)
     pairs: bytearray = field(default_factory=bytearray)
     """1 for a rule whose two anchor sets must both hit (slots 2i and 2i+1), else 0."""
@@ -240,10 +246,10 @@ class Plan:
             for dataset in datasets:
                 self._by_dataset.setdefault(dataset, []).append(rule)
         # predicate and anchors of a rule that needs no specialising, made once
-        self._plain: dict[int, tuple[Predicate, list[list[Anchor]] | None]] = {}
+        self._predicates: dict[Node, Predicate] = {}
         self._routing_leaves: dict[int, list[tuple[Node, Predicate]]] = {}
         self._specialised: dict[
-            tuple[int, tuple[bool, ...]], tuple[Predicate, list[list[Anchor]] | None] | None
+            tuple[int, tuple[bool, ...]], tuple[Node, list[list[Anchor]] | None] | None
         ] = {}
 
     def _candidate_rules(self, dataset: str) -> list[PlanRule]:
@@ -255,8 +261,8 @@ class Plan:
 
     def _prepared(
         self, rule: PlanRule, routing: str | None, value: Any
-    ) -> tuple[Predicate, list[list[Anchor]] | None] | None:
-        """The rule's predicate and anchors for a routing value; None when it cannot match.
+    ) -> tuple[Node, list[list[Anchor]] | None] | None:
+        """The rule's condition and anchors for a routing value; None when it cannot match.
 
         A rule that tests the routing field is specialised to the value; the result depends only
         on which of its routing-field tests the value passes, so it is cached by that pattern.
@@ -280,16 +286,22 @@ class Plan:
             }
             condition = simplify(specialise(rule.condition, decided))
             self._specialised[key] = (
-                None if condition == FALSE else (build(condition), anchor_groups(condition))
+                None if condition == FALSE else (condition, anchor_groups(condition))
             )
         return self._specialised[key]
 
-    def _plain_of(self, rule: PlanRule) -> tuple[Predicate, list[list[Anchor]] | None]:
-        plain = self._plain.get(rule.index)
-        if plain is None:
-            plain = (build(rule.condition), anchor_groups(rule.condition))
-            self._plain[rule.index] = plain
-        return plain
+    def _plain_of(self, rule: PlanRule) -> tuple[Node, list[list[Anchor]] | None]:
+        if not rule.anchors_known:
+            rule.anchors = anchor_groups(rule.condition)
+            rule.anchors_known = True
+        return rule.condition, rule.anchors
+
+    def predicate(self, condition: Node) -> Predicate:
+        """The predicate of a condition, built once per distinct condition."""
+        found = self._predicates.get(condition)
+        if found is None:
+            found = self._predicates[condition] = build(condition)
+        return found
 
     def group(self, dataset: Any, value: Any) -> RouteGroup:
         """The route group of a key, built on first use."""
@@ -313,10 +325,11 @@ class Plan:
             prepared = self._prepared(rule, routing, value)
             if prepared is None:
                 continue
-            predicate, found = prepared
+            condition, found = prepared
             local = len(group.rules)
             group.rules.append(rule.index)
-            group.predicates.append(predicate)
+            group.conditions.append(condition)
+            group.predicates.append(None)
             group.pairs.append(1 if found is not None and len(found) == 2 else 0)
             if found is None:
                 group.always.append(local)
@@ -348,7 +361,13 @@ class Plan:
         if not group.rules:
             return []
         predicates = group.predicates
-        matched = [i for i in group.always if predicates[i](event)]
+        matched: list[int] = []
+        for local in group.always:
+            check = predicates[local]
+            if check is None:
+                check = predicates[local] = self.predicate(group.conditions[local])
+            if check(event):
+                matched.append(local)
         get = event.get
         hits: set[int] = set()
         for name, index in group.exact:
@@ -384,14 +403,17 @@ class Plan:
                     if literal in text:
                         hits.update(found)
         if hits:
-            pairs = group.pairs
+            two = group.pairs
             for slot in hits:
                 if slot & 1:
                     continue
                 local = slot >> 1
-                if pairs[local] and slot + 1 not in hits:
+                if two[local] and slot + 1 not in hits:
                     continue
-                if predicates[local](event):
+                check = predicates[local]
+                if check is None:
+                    check = predicates[local] = self.predicate(group.conditions[local])
+                if check(event):
                     matched.append(local)
         if not matched:
             return matched

@@ -7,9 +7,12 @@ import hashlib
 import io
 import os
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from tocsin.core.errors import NotFoundError
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
@@ -117,3 +120,22 @@ class OpenedInput:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Yield the files named, and the files inside the folders named (recursively, sorted).
+
+    Hidden files and folders inside a named folder are skipped.
+    """
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path)
+                if any(part.startswith(".") for part in relative.parts):
+                    continue
+                if child.is_file():
+                    yield child
+        elif path.is_file():
+            yield path
+        else:
+            raise NotFoundError(f"no such file or folder: {str(path)!r}")

@@ -10,7 +10,7 @@ import functools
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,10 +18,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tocsin.core.errors import InvalidInputError, NotFoundError
+from tocsin.core.errors import InvalidInputError
 from tocsin.core.settings import Settings
 from tocsin.ingest.base import ParseBatch, ParseContext, ParseIssue, Parser
-from tocsin.ingest.files import FileIdentity, OpenedInput, identify
+from tocsin.ingest.files import FileIdentity, OpenedInput, expand_paths, identify
 from tocsin.ingest.parsers.bulkjson import TableBatch, is_bulk_candidate, read_ndjson_tables
 from tocsin.ingest.pipeline import Pipeline
 from tocsin.ingest.quarantine import Quarantine
@@ -104,25 +104,6 @@ def _ingest_group(
         return service.ingest_files(files, format=format, dataset=dataset, force=force)
     finally:
         service.db.close()
-
-
-def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Yield the files named, and the files inside the folders named (recursively, sorted).
-
-    Hidden files and folders inside a named folder are skipped.
-    """
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                relative = child.relative_to(path)
-                if any(part.startswith(".") for part in relative.parts):
-                    continue
-                if child.is_file():
-                    yield child
-        elif path.is_file():
-            yield path
-        else:
-            raise NotFoundError(f"no such file or folder: {str(path)!r}")
 
 
 class IngestService:
