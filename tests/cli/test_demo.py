@@ -54,7 +54,28 @@ def test_demo_sets_up_a_working_team(tmp_path, monkeypatch):
         assert {t.name for t in ws.users.list_teams(actor)} == {"Security", "IT operations"}
         alerts = ws.alerts.list(actor, limit=1000).items
         rules = {a.rule_id for a in alerts}
-        assert {"hunt.lsass_access", "hunt.certutil_download", "hunt.ssh_brute_force"} <= rules
+        from tocsin.demo.operations import starter_rule_ids
+
+        starter = starter_rule_ids()
+        # the Sigma starter rules raised the story's alerts during ingest
+        expected = {
+            "proc_office_spawns_shell",
+            "proc_powershell_encoded",
+            "proc_certutil_download",
+            "proc_lsass_dump_comsvcs",
+            "proc_access_lsass",
+            "proc_ntdsutil_ifm",
+            "win_system_psexec_service",
+            "win_security_scheduled_task_created",
+            "reg_run_key_set",
+            "corr_ssh_brute_force",
+            "lnx_auditd_user_added",
+            "lnx_sudo_curl_pipe_shell",
+        }
+        assert {starter[stem] for stem in expected} <= rules
+        assert all(a.team_id is not None for a in alerts)
+        sigma = [a for a in alerts if a.source == "sigma"]
+        assert sigma and all(a.reasons for a in sigma)
         # every alert links to the events that caused it
         assert all(a.event_ids for a in alerts)
         [case] = ws.cases.list(actor, limit=10).items
