@@ -247,6 +247,8 @@ class Plan:
                 self._by_dataset.setdefault(dataset, []).append(rule)
         # predicate and anchors of a rule that needs no specialising, made once
         self._predicates: dict[Node, Predicate] = {}
+        self._shared: dict[tuple[Any, tuple[int, ...]], RouteGroup] = {}
+        self._plain: dict[int, tuple[Node, list[list[Anchor]] | None]] = {}
         self._routing_leaves: dict[int, list[tuple[Node, Predicate]]] = {}
         self._specialised: dict[
             tuple[int, tuple[bool, ...]], tuple[Node, list[list[Anchor]] | None] | None
@@ -291,10 +293,14 @@ class Plan:
         return self._specialised[key]
 
     def _plain_of(self, rule: PlanRule) -> tuple[Node, list[list[Anchor]] | None]:
-        if not rule.anchors_known:
-            rule.anchors = anchor_groups(rule.condition)
-            rule.anchors_known = True
-        return rule.condition, rule.anchors
+        # one tuple per rule: group sharing compares these by identity
+        plain = self._plain.get(rule.index)
+        if plain is None:
+            if not rule.anchors_known:
+                rule.anchors = anchor_groups(rule.condition)
+                rule.anchors_known = True
+            plain = self._plain[rule.index] = (rule.condition, rule.anchors)
+        return plain
 
     def predicate(self, condition: Node) -> Predicate:
         """The predicate of a condition, built once per distinct condition."""
@@ -304,28 +310,46 @@ class Plan:
         return found
 
     def group(self, dataset: Any, value: Any) -> RouteGroup:
-        """The route group of a key, built on first use."""
+        """The route group of a key, built on first use.
+
+        Keys whose rules specialise to the same conditions share one group: every EventID no
+        rule names (most of an Application log, say) gets the same, often empty, group.
+        """
         key = (dataset, value)
         found = self.groups.get(key)
         if found is None:
-            found = self._build_group(dataset, value)
+            entries = self._entries(dataset, value)
+            signature = (dataset, tuple(id(entry[1]) for entry in entries))
+            found = self._shared.get(signature)
+            if found is None:
+                found = self._build_group(entries)
+                self._shared[signature] = found
             self.groups[key] = found
         return found
 
-    def _build_group(self, dataset: Any, value: Any) -> RouteGroup:
-        group = RouteGroup()
+    def _entries(
+        self, dataset: Any, value: Any
+    ) -> list[tuple[PlanRule, tuple[Node, list[list[Anchor]] | None]]]:
+        """The rules that can see a key, each with its (specialised) condition and anchors."""
         if not isinstance(dataset, str):
-            return group
+            return []
         routing = routing_field(dataset)
-        exact: dict[str, dict[str, set[int]]] = {}
-        substrings: dict[str, dict[str, set[int]]] = {}
+        entries = []
         for rule in self._candidate_rules(dataset):
             if not any(route.covers(dataset, value) for route in rule.routes):
                 continue
             prepared = self._prepared(rule, routing, value)
-            if prepared is None:
-                continue
-            condition, found = prepared
+            if prepared is not None:
+                entries.append((rule, prepared))
+        return entries
+
+    def _build_group(
+        self, entries: list[tuple[PlanRule, tuple[Node, list[list[Anchor]] | None]]]
+    ) -> RouteGroup:
+        group = RouteGroup()
+        exact: dict[str, dict[str, set[int]]] = {}
+        substrings: dict[str, dict[str, set[int]]] = {}
+        for rule, (condition, found) in entries:
             local = len(group.rules)
             group.rules.append(rule.index)
             group.conditions.append(condition)
