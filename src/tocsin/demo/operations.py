@@ -103,9 +103,7 @@ def seed_operations(workspace: Workspace, reader: LakeReader) -> DemoOperations:
                 team = IT_OPS
             alerts.assign(system, alert.id, team_id=teams[team])
     intrusion = [
-        alert_id
-        for stem in INTRUSION_RULES
-        for alert_id in by_rule.get(starter.get(stem, ""), [])
+        alert_id for stem in INTRUSION_RULES for alert_id in by_rule.get(starter.get(stem, ""), [])
     ]
     case_id = None
     if intrusion:

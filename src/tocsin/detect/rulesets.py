@@ -44,9 +44,10 @@ def home_engine(
 
 
 def enabled_only(engine: Engine, store: RuleStore) -> Engine:
-    """The engine without the rules the store says are disabled."""
-    compiled = [c for c in engine.compiled if store.is_enabled(c.rule)]
-    correlations = [r for r in engine.correlations if store.is_enabled(r)]
+    """The engine without the rules the store says do not run (switches, orphaned correlations)."""
+    running = store.enabled_ids([*engine.rules, *engine.correlations])
+    compiled = [c for c in engine.compiled if c.rule.id in running]
+    correlations = [r for r in engine.correlations if r.id in running]
     if len(compiled) == len(engine.compiled) and len(correlations) == len(engine.correlations):
         return engine
     return Engine(compiled, correlations, list(engine.issues))
