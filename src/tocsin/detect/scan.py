@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from tocsin.detect.cache import load_engine
 from tocsin.detect.engine import Engine, Match
-from tocsin.detect.reader import EventReader, ReadIssue
+from tocsin.detect.reader import EventReader, ReadIssue, store_form
 from tocsin.ingest.files import expand_paths
 
 if TYPE_CHECKING:
@@ -124,12 +124,15 @@ def _scan_files(
     progress: Callable[[int], None] | None = None,
 ) -> _Part:
     part = _Part()
-    reader = EventReader(format=format, dataset=dataset)
+    # the matcher reads values alike whatever their type; only matched events are given the
+    # types the lake would store, which saves a fifth of the reading time
+    reader = EventReader(format=format, dataset=dataset, lake_types=False)
     index = {id(c.rule): i for i, c in enumerate(engine.compiled)}
     for batch in reader.read(list(files), progress=progress):
         path = str(batch.path)
         for match in engine.match(batch.events):
-            part.hits.append((index[id(match.rule)], dict(match.event), path))
+            [event] = store_form([dict(match.event)])
+            part.hits.append((index[id(match.rule)], event, path))
     part.events_read = reader.events_read
     part.files_read = reader.files_read
     part.files_failed = list(reader.files_failed)
