@@ -275,3 +275,22 @@ def test_a_stage_without_a_home_passes_events_through() -> None:
     stage = SigmaStage()
     events = [{"event.dataset": "windows.sysmon", "EventID": 1, "Image": "x\\whoami.exe"}]
     assert stage.process(events) is events
+
+
+def test_scheduled_hunt_job(home: Settings, tmp_path: Path) -> None:
+    from tocsin.detect.service import HuntJob
+
+    job = HuntJob()
+    assert job.interval(home) is None  # off unless configured
+    assert job.interval(home.model_copy(update={"hunt_interval_minutes": 5})) == 300
+    logs = write_logs(tmp_path / "logs")
+    IngestService(home, detection=False).ingest([logs])
+    # the events are from 2026-11-20: look back far enough to see them
+    lookback = (datetime.now(UTC) - START).total_seconds() / 60 + 60
+    summary = job.run(home.model_copy(update={"hunt_lookback_minutes": lookback}))
+    assert "10 events" in summary and "new alerts" in summary
+    workspace = Workspace.open(home)
+    try:
+        assert workspace.alerts.list(sigma_principal(), limit=10).total >= 2
+    finally:
+        workspace.close()
