@@ -7,6 +7,7 @@ YAML and loaded through pySigma, exactly as users' rules are.
 from __future__ import annotations
 
 import base64
+import json
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -615,3 +616,19 @@ def test_a_rule_that_cannot_compile_is_reported_and_the_rest_work(tmp_path: Path
     errors = [i for i in engine.issues if i.severity == "error"]
     assert len(errors) == 1 and errors[0].path.name == "bad.yml"
     assert engine.match([{**SYSMON, "Image": "a.exe"}])
+
+
+def test_keywords_search_the_values_of_json_records(tmp_path: Path) -> None:
+    """In EVTX/JSON records the raw form escapes backslashes and quotes; keywords must not care."""
+    detection = (
+        "kw:\n  - 'C:\\Temp\\evil.exe'\n  - '-Role \"Mailbox Import Export\"'\ncondition: kw"
+    )
+    engine = engine_for(tmp_path, rule_yaml(detection, logsource="product: windows"))
+    base = {"event.dataset": "windows.application", "EventID": 1}
+    path_event = {**base, "Data": ["run C:\\Temp\\evil.exe now"]}
+    path_event["event.original"] = json.dumps(path_event)
+    role_event = {**base, "Data": ['New-Assignment -Role "Mailbox Import Export"']}
+    role_event["event.original"] = json.dumps(role_event)
+    other = {**base, "Data": ["C:\\Temp\\good.exe"]}
+    other["event.original"] = json.dumps(other)
+    assert [m.position for m in engine.match([path_event, role_event, other])] == [0, 1]

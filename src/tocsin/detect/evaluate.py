@@ -216,6 +216,31 @@ def _time_part(unit: str, number: int) -> ValueTest:
     return part
 
 
+def keyword_text(event: Event) -> str | None:
+    """The text keyword (value-only) rules search: the whole event, as its values.
+
+    For text formats that is the raw line (``event.original``). For JSON and EVTX records the
+    raw form is JSON, where ``C:\\Temp`` and quotes are escaped, so the search runs over the
+    record's values instead, one per line (the envelope's ``event.*`` fields left out).
+    """
+    original = event.get(KEYWORD_FIELD)
+    if isinstance(original, str) and not original.lstrip().startswith(("{", "[")):
+        return original
+    parts: list[str] = []
+    for name, value in event.items():
+        if value is None or name.startswith("event.") or name == "@timestamp":
+            continue
+        if value.__class__ is str:
+            parts.append(value)
+        elif value.__class__ is list:
+            parts.extend(x if x.__class__ is str else text_of(x) for x in value if x is not None)
+        else:
+            parts.append(text_of(value))
+    if not parts:
+        return original if isinstance(original, str) else None
+    return "\n".join(parts)
+
+
 def _is_null(value: Any) -> bool:
     return value is None or (value.__class__ is list and all(x is None for x in value))
 
@@ -256,7 +281,13 @@ def build(node: Node) -> Predicate:
 
         return any_of
     if kind == "kw":
-        return _field_predicate(KEYWORD_FIELD, node[1])
+        check = value_test(node[1])
+
+        def keyword(ev: Event) -> bool:
+            text = keyword_text(ev)
+            return text is not None and check(text)
+
+        return keyword
     if kind == "field":
         return _field_predicate(node[1], node[2])
     raise ValueError(f"not a node: {node!r}")
@@ -371,7 +402,7 @@ def matched_leaves(node: Node, event: Event) -> list[tuple[Node, Any]]:
     if kind == "field":
         return [(node, event.get(node[1]))] if build(node)(event) else []
     if kind == "kw":
-        return [(node, event.get(KEYWORD_FIELD))] if build(node)(event) else []
+        return [(node, keyword_text(event))] if build(node)(event) else []
     return []
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import ahocorasick_rs
 
-from tocsin.detect.evaluate import Predicate, build, text_of
+from tocsin.detect.evaluate import Predicate, build, keyword_text, text_of
 from tocsin.detect.ir import FALSE, KEYWORD_FIELD, Node, regex_literals, simplify
 from tocsin.detect.logsources import EVENT_ID, Route
 
@@ -409,7 +409,7 @@ class Plan:
             if found:
                 hits.update(found)
         for name, automaton, pairs in group.scans:
-            v = get(name)
+            v = keyword_text(event) if name == KEYWORD_FIELD else get(name)
             if v is None:
                 continue
             if v.__class__ is list:
