@@ -20,10 +20,9 @@ import pytest
 from tocsin.core.errors import NotFoundError
 from tocsin.core.event import make_event_id
 from tocsin.core.settings import Settings
-from tocsin.detect.reader import EventReader, ReadBatch, ReadIssue, _text, store_form
+from tocsin.detect.reader import EventReader, ReadBatch, ReadIssue, store_form
 from tocsin.ingest.files import identify
 from tocsin.ingest.service import IngestService
-from tocsin.lake.convert import to_text
 from tocsin.lake.layout import list_files
 
 SHARED_EVTX = "evtx/DeepBlueCLI/mimikatz-privesc-hashdump.evtx"
@@ -545,22 +544,3 @@ def test_store_form_gives_the_lake_types() -> None:
         "count": 5,
     }
     assert event["@timestamp"].tzinfo is UTC
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "s",
-        True,
-        False,
-        3,
-        -2.5,
-        1e300,
-        datetime(2024, 1, 1, tzinfo=UTC),
-        b"b",
-        {"a": [1]},
-        [1, None],
-    ],
-)
-def test_text_is_the_lake_text(value: object) -> None:
-    assert _text(value) == to_text(value)

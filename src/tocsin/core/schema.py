@@ -17,7 +17,10 @@ Rules (ARCHITECTURE.md section 3):
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
+
+import orjson
 
 
 class FieldType(StrEnum):
@@ -199,3 +202,24 @@ def resolve_name_clashes(names: list[str]) -> list[str]:
             counts[lowered] = 1
             out.append(name)
     return out
+
+
+def to_text(value: object) -> str:
+    """Render a value as text, as every writer stores a value in a text column: strings as is,
+    booleans lowercase, numbers as Python writes them, times in UTC ISO 8601, others as
+    compact JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return utc.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return str(value)

@@ -31,12 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
-
 from tocsin.core.errors import InvalidInputError, NotFoundError
 from tocsin.core.event import Event
 from tocsin.core.plugins import Registry
-from tocsin.core.schema import ECS_FIELDS, FieldType
+from tocsin.core.schema import ECS_FIELDS, FieldType, to_text
 from tocsin.ingest.base import ParseContext, Parser
 from tocsin.ingest.files import OpenedInput, expand_paths, identify
 from tocsin.ingest.normalise import normalise
@@ -383,8 +381,8 @@ def _native_form(value: object) -> object:
     if isinstance(value, list | tuple):
         if all(item.__class__ is str or item is None for item in value):
             return value if isinstance(value, list) else list(value)
-        return [_text(item) for item in value]
-    return _text(value)
+        return [to_text(item) for item in value]
+    return to_text(value)
 
 
 def _fixed_form(value: object, ftype: FieldType) -> object:
@@ -393,7 +391,7 @@ def _fixed_form(value: object, ftype: FieldType) -> object:
     if value is None:
         return None
     if ftype is FieldType.KEYWORD:
-        return value if cls is str else _text(value)
+        return value if cls is str else to_text(value)
     if ftype is FieldType.TIMESTAMP:
         if isinstance(value, datetime):
             return _utc(value)
@@ -419,24 +417,3 @@ def _utc(value: datetime) -> datetime:
     if value.tzinfo is UTC:
         return value
     return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _text(value: object) -> str:
-    """A value as the lake writes it as text (:func:`tocsin.lake.convert.to_text`).
-
-    Kept here because that module imports pyarrow (a quarter second); a test holds the two equal.
-    """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, datetime):
-        return _utc(value).isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return str(value)

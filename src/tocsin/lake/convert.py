@@ -11,11 +11,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import orjson
 import pyarrow as pa
 
 from tocsin.core.event import Event
-from tocsin.core.schema import FieldType, field_type, resolve_name_clashes
+from tocsin.core.schema import FieldType, field_type, resolve_name_clashes, to_text
 
 # pyarrow tries to import python-dateutil on every conversion that involves times or
 # fails; when it is not installed each try walks sys.path again (it cost 40 % of EVTX
@@ -213,21 +212,3 @@ def coerce_value(value: object, ftype: FieldType) -> object:
 
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def to_text(value: object) -> str:
-    """Render a value as text: strings as is, booleans lowercase, others as compact JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, datetime):
-        return _utc(value).isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return str(value)

@@ -25,11 +25,11 @@ import pyarrow.json as pj
 
 from tocsin.core import event as ev
 from tocsin.core.event import id_prefix
-from tocsin.core.schema import field_type, resolve_name_clashes
+from tocsin.core.schema import field_type, resolve_name_clashes, to_text
 from tocsin.core.timeutil import parse_timestamp
 from tocsin.ingest.base import ParseBatch, ParseContext, ParseIssue
 from tocsin.ingest.parsers.jsonfmt import TIMESTAMP_KEYS, JsonParser
-from tocsin.lake.convert import ARROW_TYPES, TIMESTAMP_TYPE, coerce_value, to_text
+from tocsin.lake.convert import ARROW_TYPES, TIMESTAMP_TYPE, coerce_value
 
 logger = logging.getLogger(__name__)
 
