@@ -294,3 +294,22 @@ def test_scheduled_hunt_job(home: Settings, tmp_path: Path) -> None:
         assert workspace.alerts.list(sigma_principal(), limit=10).total >= 2
     finally:
         workspace.close()
+
+
+def test_hunt_command_raises_alerts_and_prints_its_figures(home: Settings, tmp_path: Path) -> None:
+    import orjson
+    from typer.testing import CliRunner
+
+    from tocsin.cli.app import app
+
+    IngestService(home, detection=False).ingest([write_logs(tmp_path / "logs")])
+    result = CliRunner().invoke(app, ["--home", str(home.home), "hunt", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    [row] = orjson.loads(result.stdout[result.stdout.index("[") :])
+    assert row["events"] == 10 and row["correlations"] >= 1 and row["alerts_new"] >= 2
+    quiet = CliRunner().invoke(
+        app,
+        ["--home", str(home.home), "hunt", "--no-alerts", "--until", "2026-11-01", "-o", "json"],
+    )
+    assert quiet.exit_code == 0, quiet.output
+    assert orjson.loads(quiet.stdout[quiet.stdout.index("[") :])[0]["events"] == 0

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import orjson
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import DownloadColumn
 from rich.table import Table
 
-from tocsin.cli.output import OutputFormat, print_rows, resolve_format, stderr
+from tocsin.cli.output import OutputFormat, print_rows, progress_bar, resolve_format, stderr
 from tocsin.core.settings import Settings
 from tocsin.detect.scan import Record, ScanResult, scan
 
@@ -97,15 +97,7 @@ def run_scan(
         current.cache_dir / "rules" if current is not None and current.home.is_dir() else None
     )
     placeholders = current.sigma_placeholders if current is not None else None
-    with Progress(
-        TextColumn("scanning"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=True,
-        disable=not stderr.is_terminal,
-    ) as progress:
+    with progress_bar("scanning", DownloadColumn()) as progress:
         task = progress.add_task("scan", total=total or None)
         result = scan(
             inputs,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import MofNCompleteColumn
 
-from tocsin.cli.output import OutputFormat, print_rows, stderr
+from tocsin.cli.output import OutputFormat, print_rows, progress_bar, stderr
 from tocsin.core.settings import Settings
 from tocsin.detect.service import describe, hunt_home
 from tocsin.lake.layout import list_files
@@ -24,15 +24,7 @@ def run_hunt_command(
 ) -> None:
     """Hunt, show progress on stderr, print the figures as one row."""
     total = sum(f.rows for f in list_files(settings.lake_dir, since=since, until=until))
-    with Progress(
-        TextColumn("hunting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=True,
-        disable=not stderr.is_terminal,
-    ) as progress:
+    with progress_bar("hunting", MofNCompleteColumn()) as progress:
         task = progress.add_task("hunt", total=total or None)
         outcome = hunt_home(
             settings,

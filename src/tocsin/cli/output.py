@@ -14,6 +14,13 @@ from enum import StrEnum
 
 import orjson
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 stdout = Console(soft_wrap=True)
@@ -121,3 +128,16 @@ def _all_columns(rows: Sequence[dict[str, object]]) -> list[str]:
         for name in row:
             names.setdefault(name, None)
     return list(names)
+
+
+def progress_bar(label: str, *columns: ProgressColumn) -> Progress:
+    """A transient progress bar on stderr (off when stderr is not a terminal)."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        *columns,
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    )

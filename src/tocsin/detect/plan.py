@@ -191,11 +191,6 @@ class RouteGroup:
         default_factory=list
     )
 
-    @property
-    def empty(self) -> bool:
-        """True when no rule can see events of this key."""
-        return not self.rules
-
 
 def specialise(node: Node, decided: Mapping[Node, Node]) -> Node:
     """``node`` with the leaves in ``decided`` replaced by their constants."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -243,8 +242,3 @@ def scan(
 def _time(event: Mapping[str, Any]) -> datetime:
     value = event.get("@timestamp")
     return value if isinstance(value, datetime) else _EPOCH
-
-
-def default_workers() -> int:
-    """Use every core, up to four."""
-    return max(1, min(4, os.cpu_count() or 1))
