@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from tocsin import __version__
 from tocsin.api import (
@@ -22,6 +22,7 @@ from tocsin.api import (
     routes_sla,
     routes_users,
 )
+from tocsin.api.console import console_error, is_console_path, mount_console
 from tocsin.api.deps import Services, error_response, require, services
 from tocsin.core.errors import TocsinError
 from tocsin.lake.maintenance import lake_stats
@@ -49,8 +50,11 @@ def create_app(
     app.state.services = svc
 
     @app.exception_handler(TocsinError)
-    async def _tocsin_error(_request: Request, exc: TocsinError) -> JSONResponse:
-        return error_response(exc)
+    async def _tocsin_error(request: Request, exc: TocsinError) -> Response:
+        response = error_response(exc)
+        if is_console_path(request.url.path):
+            return console_error(request, exc, response.status_code)
+        return response
 
     @app.get("/openapi.json", tags=["health"], include_in_schema=False)
     async def openapi(
@@ -93,4 +97,5 @@ def create_app(
         routes_search,
     ):
         app.include_router(module.router)
+    mount_console(app)
     return app

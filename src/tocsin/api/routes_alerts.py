@@ -7,7 +7,6 @@ behind an alert are looked up in the lake by ``event.id``.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -18,14 +17,13 @@ from tocsin.api.deps import Services, require, services
 from tocsin.api.sla_view import attach_sla
 from tocsin.api.versioning import IfMatch, Limit, Offset, tagged, version_from
 from tocsin.core.timeutil import parse_time_bound
+from tocsin.lake.reader import events_by_id
 from tocsin.workspace.alerts import KEEP, AlertService
 from tocsin.workspace.models import Classification
 from tocsin.workspace.permissions import Permission, Principal
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
-EVENT_CHUNK = 100  # event ids per lake query
-_SAFE_EVENT_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
 
 Svc = Annotated[Services, Depends(services)]
 Reader = Annotated[Principal, Depends(require(Permission.ALERT_READ))]
@@ -259,18 +257,8 @@ def alert_history(actor: Reader, svc: Svc, alert_id: int) -> dict[str, Any]:
 def alert_events(actor: Reader, svc: Svc, alert_id: int) -> dict[str, Any]:
     """The events that caused the alert, from the lake (``missing``: ids not found there)."""
     actor.require(Permission.SEARCH_READ)
-    ids = _alerts(svc).events(actor, alert_id)
-    wanted = [i for i in ids if _SAFE_EVENT_ID.match(i)]
-    found: dict[str, dict[str, object]] = {}
-    for start in range(0, len(wanted), EVENT_CHUNK):
-        chunk = wanted[start : start + EVENT_CHUNK]
-        query = "event.id:(" + " OR ".join(f'"{i}"' for i in chunk) + ")"
-        for event in svc.reader.search(query, limit=2 * len(chunk)).events:  # room for copies
-            found.setdefault(str(event.get("event.id")), event)
-    return {
-        "events": [found[i] for i in ids if i in found],
-        "missing": [i for i in ids if i not in found],
-    }
+    events, missing = events_by_id(svc.reader, _alerts(svc).events(actor, alert_id))
+    return {"events": events, "missing": missing}
 
 
 # Suppression rules ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ can hold a newer hit than the page it has; counts read every candidate file at o
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -326,3 +327,24 @@ def _take(reader: pa.RecordBatchReader, limit: int) -> pa.Table:
         batches.append(batch.slice(0, left))
         left -= batch.num_rows
     return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+_SAFE_EVENT_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
+EVENT_ID_CHUNK = 100  # event ids per lake query
+
+
+def events_by_id(
+    reader: LakeReader, ids: Sequence[str]
+) -> tuple[list[dict[str, object]], list[str]]:
+    """The events with these ids, in the order given, and the ids not found in the lake.
+
+    Ids that are not plain tokens are never put into a query; they are reported missing.
+    """
+    wanted = [i for i in ids if _SAFE_EVENT_ID.match(i)]
+    found: dict[str, dict[str, object]] = {}
+    for start in range(0, len(wanted), EVENT_ID_CHUNK):
+        chunk = wanted[start : start + EVENT_ID_CHUNK]
+        query = "event.id:(" + " OR ".join(f'"{i}"' for i in chunk) + ")"
+        for event in reader.search(query, limit=2 * len(chunk)).events:  # room for copies
+            found.setdefault(str(event.get("event.id")), event)
+    return [found[i] for i in ids if i in found], [i for i in ids if i not in found]
