@@ -40,6 +40,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     NOTIFICATION_MANAGE = "notification.manage"  # channels
     SUBSCRIPTION_OWN = "subscription.own"  # one's own subscriptions
+    RULE_MANAGE = "rule.manage"  # enable and disable detection rules, save rules from searches
 
 
 class Role(StrEnum):
@@ -84,6 +85,7 @@ _ANALYST = _RESPONDER | {
     P.CASE_CLOSE,
     P.SUPPRESSION_MANAGE,
     P.TEMPLATE_MANAGE,
+    P.RULE_MANAGE,
 }
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.READ_ONLY: _READ,

@@ -6,7 +6,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from tocsin.api.console import pages_alerts, pages_auth
+from tocsin.api.console import (
+    pages_admin,
+    pages_alerts,
+    pages_auth,
+    pages_cases,
+    pages_metrics,
+    pages_overview,
+    pages_rules,
+    pages_search,
+)
 from tocsin.api.console.common import (
     LoginRequired,
     PasswordChangeRequired,
@@ -17,7 +26,16 @@ from tocsin.api.console.common import (
 from tocsin.core.errors import TocsinError
 from tocsin.web.render import STATIC_DIR
 
-PAGE_MODULES = (pages_auth, pages_alerts)
+PAGE_MODULES = (
+    pages_auth,
+    pages_overview,
+    pages_alerts,
+    pages_cases,
+    pages_search,
+    pages_rules,
+    pages_metrics,
+    pages_admin,
+)
 
 # No inline script or style anywhere: charts are SVG with classes, behaviour is in /static.
 CSP = (
