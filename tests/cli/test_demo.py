@@ -78,8 +78,14 @@ def test_demo_sets_up_a_working_team(tmp_path, monkeypatch):
         assert sigma and all(a.reasons for a in sigma)
         # every alert links to the events that caused it
         assert all(a.event_ids for a in alerts)
-        [case] = ws.cases.list(actor, limit=10).items
-        assert case.status == "new" and case.counts["alerts"] >= 3
+        cases = {c.title: c for c in ws.cases.list(actor, limit=10).items}
+        # a few cases at different stages
+        intrusion = cases["Phishing document led to PowerShell and a certutil download"]
+        assert intrusion.status == "new" and intrusion.counts["alerts"] >= 3
+        assert cases["Regular beacon to an unknown host on the internet"].status == "on_hold"
+        assert cases["A lookalike of our domain was looked up"].assignee_id is None
+        noise = cases["SSH password guessing against the bastion"]
+        assert (noise.status, noise.classification) == ("closed", "benign_positive")
         closed = [a for a in alerts if a.status == "closed"]
         assert closed and {a.classification for a in closed} == {"benign_positive"}
         from datetime import UTC, datetime, timedelta

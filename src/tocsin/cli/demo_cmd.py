@@ -68,18 +68,28 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
         f"     [bold]{env} tocsin search 'CommandLine:*certutil*'[/bold]\n"
         f"A read+ingest API token (shown once): [bold]{token}[/bold]"
     )
+    url = f"http://{settings.host}:{port or settings.port}/"
+    login = ""
     if ops.admin_password:
-        stderr.print(
-            f"Sign in as [bold]admin[/bold] with the one-time password "
-            f"[bold]{ops.admin_password}[/bold] (to change at first login)\n"
+        login = (
+            f"sign in as [bold]admin[/bold] with the one-time password "
+            f"[bold]{ops.admin_password}[/bold] (you choose your own at first login)"
         )
     if not serve_after:
+        if login:
+            stderr.print(f"After [bold]{env} tocsin serve[/bold], open {url} and {login}\n")
         return
     from tocsin.api.server import run_server
 
+    stderr.print(
+        Panel(
+            f"The console: [bold link={url}]{url}[/bold link]\n{login[:1].upper() + login[1:]}",
+            title="tocsin demo: the team's console",
+        )
+    )
     banner = (
-        f"  curl -H 'Authorization: Bearer {token}' "
-        f"'http://127.0.0.1:{port or settings.port}/api/v1/search?q=certutil'\n"
+        f"  console: {url}  (Ctrl+C stops the server)\n"
+        f"  curl -H 'Authorization: Bearer {token}' '{url}api/v1/search?q=certutil'\n"
     )
     run_server(settings, port=port, banner=banner)
 

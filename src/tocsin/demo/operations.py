@@ -124,7 +124,8 @@ def seed_operations(workspace: Workspace, reader: LakeReader) -> DemoOperations:
             case.id,
             "Started from the Word macro alert; the user opened an invoice attachment.",
         )
-    for alert_id in by_rule.get(starter.get(BENIGN_RULE, ""), []):
+    benign = by_rule.get(starter.get(BENIGN_RULE, ""), [])
+    for alert_id in benign:
         alerts.acknowledge(olga, alert_id)
         alerts.close(
             olga,
@@ -132,8 +133,59 @@ def seed_operations(workspace: Workspace, reader: LakeReader) -> DemoOperations:
             Classification.BENIGN_POSITIVE,
             comment="The bastion sees this every day; fail2ban blocks the sources.",
         )
+    _other_cases(workspace, by_rule, teams, benign)
     total = len(raised)
     return DemoOperations(admin_password, total, case_id)
+
+
+def _other_cases(
+    workspace: Workspace, by_rule: dict[str, list[int]], teams: dict[str, int], benign: list[int]
+) -> None:
+    """Cases at the other stages: one on hold, one new and unassigned, one closed."""
+    users = workspace.users
+    cases = workspace.cases
+    rex = users.principal_of("rex")
+    ana = users.principal_of("ana")
+    olga = users.principal_of("olga")
+    beacon = by_rule.get(HUNTS["beacon"][0], [])
+    if beacon:
+        case = cases.create_from_alerts(
+            ana,
+            beacon,
+            title="Regular beacon to an unknown host on the internet",
+            assignee_id=users.get_user(ana, "rex").id,
+            team_id=teams[SECURITY],
+        )
+        cases.add_task(rex, case.id, "Ask the ISP who owns the destination")
+        cases.add_comment(
+            rex, case.id, "Blocked at the firewall; waiting for the ISP's abuse desk to answer."
+        )
+        current = cases.get(rex, case.id)
+        current = cases.update(rex, case.id, version=current.version, status="in_progress")
+        cases.update(rex, case.id, version=current.version, status="on_hold")
+    lookalike = by_rule.get(HUNTS["lookalike domain lookup"][0], [])
+    if lookalike:
+        cases.create_from_alerts(
+            ana,
+            lookalike,
+            title="A lookalike of our domain was looked up",
+            team_id=teams[SECURITY],
+        )
+    if benign:
+        case = cases.create_from_alerts(
+            olga,
+            benign,
+            title="SSH password guessing against the bastion",
+            assignee_id=users.get_user(olga, "olga").id,
+            team_id=teams[IT_OPS],
+        )
+        cases.add_comment(olga, case.id, "Known internet noise; fail2ban bans each source.")
+        cases.close(
+            olga,
+            case.id,
+            classification=Classification.BENIGN_POSITIVE,
+            summary="Expected noise: the bastion is exposed on purpose and rate-limited.",
+        )
 
 
 def starter_rule_ids() -> dict[str, str]:

@@ -22,14 +22,19 @@ class Browser:
 
     client: httpx.AsyncClient
     csrf: str
+    last_page: str = "/"
 
     async def get(self, url: str, **kwargs):
-        return await self.client.get(url, **kwargs)
+        response = await self.client.get(url, **kwargs)
+        self.last_page = url
+        return response
 
     async def post(self, url: str, data: dict | None = None, **kwargs):
-        """Submit a form as the page would: with the CSRF token, not following the redirect."""
+        """Submit a form as the page would: with the CSRF token and the page as the Referer,
+        not following the redirect."""
         body = {"csrf_token": self.csrf, **(data or {})}
-        return await self.client.post(url, data=body, **kwargs)
+        headers = {"Referer": f"http://tocsin{self.last_page}", **kwargs.pop("headers", {})}
+        return await self.client.post(url, data=body, headers=headers, **kwargs)
 
 
 async def login_token(client: httpx.AsyncClient) -> str:
