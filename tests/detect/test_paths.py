@@ -271,6 +271,31 @@ def test_correlation_state_survives_a_restart(home: Settings, tmp_path: Path) ->
     assert "7d0f2b1e-9a51-4c1e-8f00-3a2b1c0d0e03" in [a.rule_id for a in alerts]
 
 
+def test_the_stage_picks_up_a_rule_disabled_while_it_runs(home: Settings, tmp_path: Path) -> None:
+    logs = write_logs(tmp_path / "logs")
+    from tocsin.detect.reader import EventReader
+
+    events = [e for b in EventReader().read([logs]) for e in b.events]
+    whoami = "7d0f2b1e-9a51-4c1e-8f00-3a2b1c0d0e01"
+    stage = SigmaStage()
+    stage.reload_check_seconds = 0.0  # type: ignore[misc]  # check on every batch here
+    stage.bind(home)
+    try:
+        detector = stage._ready()
+        assert detector is not None and whoami in {r.id for r in detector.engine.rules}
+        RuleStore(home.rules_dir).disable([whoami])  # as the console's switch does
+        stage.process(events[:1])
+        reloaded = stage._ready()
+        assert reloaded is not detector
+        assert reloaded is not None and whoami not in {r.id for r in reloaded.engine.rules}
+        RuleStore(home.rules_dir).enable([whoami])
+        stage.process(events[:1])
+        again = stage._ready()
+        assert again is not None and whoami in {r.id for r in again.engine.rules}
+    finally:
+        stage.close()
+
+
 def test_a_stage_without_a_home_passes_events_through() -> None:
     stage = SigmaStage()
     events = [{"event.dataset": "windows.sysmon", "EventID": 1, "Image": "x\\whoami.exe"}]

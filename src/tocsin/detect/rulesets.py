@@ -6,11 +6,13 @@ Every place that runs the home's rules (the ingest stage, ``tocsin hunt``, sched
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tocsin.core.settings import Settings
 from tocsin.detect.cache import LoadResult, load_engine
 from tocsin.detect.engine import Engine
+from tocsin.detect.rules import RULE_SUFFIXES
 from tocsin.detect.store import RuleStore, starter_pack_path
 
 
@@ -51,3 +53,48 @@ def enabled_only(engine: Engine, store: RuleStore) -> Engine:
     if len(compiled) == len(engine.compiled) and len(correlations) == len(engine.correlations):
         return engine
     return Engine(compiled, correlations, list(engine.issues))
+
+
+def walk_rule_tree(root: Path, files: bool) -> list[tuple[str, int, int]]:
+    """(path, size, mtime) of every folder under ``root`` (and every rule file, if asked)."""
+    found: list[tuple[str, int, int]] = []
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            info = os.stat(folder)
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        found.append((folder, 0, info.st_mtime_ns))
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif files and entry.name.lower().endswith(RULE_SUFFIXES):
+                    stat = entry.stat()
+                    found.append((entry.path, stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                continue
+    found.sort()
+    return found
+
+
+def rules_signature(settings: Settings) -> tuple[object, ...]:
+    """What the home's rules depend on, cheaply: every rule folder and the switch file.
+
+    A rule file added, removed or replaced (written then renamed, as the store and editors
+    do) changes its folder's mtime.
+    """
+    parts: list[object] = []
+    for root in default_rule_paths(settings):
+        parts.append(str(root))
+        parts.extend(walk_rule_tree(root, files=False))
+    state = settings.rules_dir / "state.json"
+    try:
+        info = state.stat()
+        # the store replaces the file on every change: a new inode even within one mtime tick
+        parts.append((info.st_mtime_ns, info.st_size, info.st_ino))
+    except OSError:
+        parts.append(None)
+    return tuple(parts)

@@ -7,6 +7,7 @@ suppression apply as for every other detector.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from tocsin.core.event import Event
 from tocsin.core.settings import Settings
 from tocsin.detect.alerting import drafts
 from tocsin.detect.hunt import HuntReport, run_hunt
-from tocsin.detect.rulesets import home_engine
+from tocsin.detect.rulesets import home_engine, rules_signature
 from tocsin.detect.runner import Detection, Detector
 from tocsin.lake.reader import LakeReader
 from tocsin.workspace.permissions import Principal
@@ -95,12 +96,16 @@ class SigmaStage:
     """
 
     id: ClassVar[str] = "sigma"
+    reload_check_seconds: ClassVar[float] = 5.0
+    """How often a batch checks whether rules were installed, removed, enabled or disabled."""
 
     def __init__(self) -> None:
         self.settings: Settings | None = None
         self._detector: Detector | None = None
         self._workspace: Workspace | None = None
         self._failed = False
+        self._signature: tuple[object, ...] | None = None
+        self._checked = 0.0
 
     def bind(self, settings: Settings) -> None:
         """Use this home's rules, state and workspace; load the rules now, not on a batch."""
@@ -112,15 +117,44 @@ class SigmaStage:
             return self._detector
         settings = self.settings
         try:
-            engine = home_engine(settings).engine
-            lateness = timedelta(seconds=settings.correlation_lateness_seconds)
-            state = settings.state_dir / CORRELATION_STATE
-            self._detector = Detector(engine, lateness=lateness, state_path=state)
+            self._signature = rules_signature(settings)
+            self._checked = time.monotonic()
+            self._detector = self._new_detector(settings)
             self._workspace = Workspace.open(settings)
         except Exception:
             logger.exception("Sigma detection is off: the rules could not be loaded")
             self._failed = True
         return self._detector
+
+    @staticmethod
+    def _new_detector(settings: Settings) -> Detector:
+        engine = home_engine(settings).engine
+        lateness = timedelta(seconds=settings.correlation_lateness_seconds)
+        state = settings.state_dir / CORRELATION_STATE
+        return Detector(engine, lateness=lateness, state_path=state)
+
+    def _reload_if_changed(self) -> None:
+        """Pick up rules installed, removed, enabled or disabled since the last load.
+
+        The console and ``tocsin rules`` change the packs and the switch file while ingest
+        runs; without this, a disabled rule would keep alerting until a restart. The
+        correlation state is saved first, so the new detector continues its windows.
+        """
+        now = time.monotonic()
+        if self.settings is None or now - self._checked < self.reload_check_seconds:
+            return
+        self._checked = now
+        signature = rules_signature(self.settings)
+        if signature == self._signature:
+            return
+        self._signature = signature
+        try:
+            if self._detector is not None:
+                self._detector.save()
+            self._detector = self._new_detector(self.settings)
+            logger.info("Sigma rules reloaded", extra={"rules": len(self._detector.engine.rules)})
+        except Exception:
+            logger.exception("Sigma rules changed but could not be reloaded; the old ones run")
 
     def sees(self, dataset: str) -> bool:
         """True when some enabled rule reads this dataset (else bulk ingest may skip us)."""
@@ -135,6 +169,7 @@ class SigmaStage:
 
     def process(self, events: list[Event]) -> list[Event]:
         """Match a batch, raise its alerts, pass it on unchanged."""
+        self._reload_if_changed()
         detector = self._ready()
         if detector is None or not events:
             return events

@@ -9,7 +9,7 @@ left to the page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -146,5 +146,177 @@ def time_chart(
             f'y="{height + 15}">{escape(s.name)}</text>'
         )
         legend_x += 14 + 8 * len(s.name) + 18
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every value above is escaped
+
+
+# -- charts of measured values (durations, rates), where a group may have no value ------------
+@dataclass(frozen=True, slots=True)
+class Measures:
+    """One named series of values, one per group; None where the group has nothing measured."""
+
+    name: str
+    values: Sequence[float | None]
+    css: str = "series-0"
+
+
+_DURATION_STEPS = (
+    1,
+    5,
+    10,
+    30,
+    60,
+    5 * 60,
+    10 * 60,
+    15 * 60,
+    30 * 60,
+    3600,
+    2 * 3600,
+    4 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86400,
+    2 * 86400,
+    7 * 86400,
+    14 * 86400,
+    30 * 86400,
+)
+
+
+def nice_duration_max(seconds: float) -> float:
+    """The smallest round duration (1 s, 5 s, ... 1 h, 2 h, ... 30 d) at or above ``seconds``."""
+    for step in _DURATION_STEPS:
+        if step >= seconds:
+            return float(step)
+    return _nice_max(seconds / 86400) * 86400
+
+
+def _legend(series: Sequence[Measures], x: float, y: float) -> list[str]:
+    parts = []
+    for s in series:
+        parts.append(
+            f'<rect class="bar {escape(s.css)}" x="{x:.0f}" y="{y:.0f}" width="10" '
+            f'height="10"></rect><text class="legend" x="{x + 14:.0f}" '
+            f'y="{y + 9:.0f}">{escape(s.name)}</text>'
+        )
+        x += 14 + 7 * len(s.name) + 18
+    return parts
+
+
+def grouped_bar_chart(
+    groups: Sequence[str],
+    series: Sequence[Measures],
+    *,
+    label: str,
+    value_format: Callable[[float], str] = format_number,
+    maximum: float | None = None,
+    width: int = 560,
+    bar_height: int = 14,
+    label_width: int = 170,
+) -> Markup:
+    """Horizontal bars grouped by name, one per series, each with its value; a legend below.
+
+    A missing value (None) draws no bar and prints a dash, so "nothing measured" never looks
+    like zero. ``maximum`` fixes the scale (100 for percentages); else the largest value.
+    """
+    measured = [v for s in series for v in s.values if v is not None]
+    if not groups or not series or not measured:
+        return Markup('<p class="chart-empty">No data in this period.</p>')  # noqa: S704
+    top = maximum if maximum else (max(measured) or 1.0)
+    plot = width - label_width - 90
+    group_height = bar_height * len(series) + 10
+    height = group_height * len(groups) + 24
+    parts = [
+        f'<svg class="chart grouped-bar-chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(label)}" preserveAspectRatio="xMinYMin meet">'
+    ]
+    for index, name in enumerate(groups):
+        y0 = index * group_height + 4
+        short = name if len(name) <= 26 else name[:25] + "\u2026"
+        middle = y0 + bar_height * len(series) / 2 + 4
+        tips = []
+        bars = []
+        for offset, s in enumerate(series):
+            value = s.values[index] if index < len(s.values) else None
+            y = y0 + offset * bar_height
+            text = value_format(value) if value is not None else "\u2013"
+            tips.append(f"{s.name}: {text}")
+            bar = max(1.0, plot * min(value, top) / top) if value else 0.0
+            if value is not None:
+                bars.append(
+                    f'<rect class="bar {escape(s.css)}" x="{label_width}" y="{y + 1}" '
+                    f'width="{bar:.1f}" height="{bar_height - 2}"></rect>'
+                )
+            bars.append(
+                f'<text class="chart-value" x="{label_width + bar + 4:.1f}" '
+                f'y="{y + bar_height - 3}">{escape(text)}</text>'
+            )
+        parts.append(
+            f"<g><title>{escape(name)}: {escape('; '.join(tips))}</title>"
+            f'<text class="chart-label" x="{label_width - 6}" y="{middle:.1f}" '
+            f'text-anchor="end">{escape(short)}</text>{"".join(bars)}</g>'
+        )
+    parts.extend(_legend(series, float(label_width), float(height - 14)))
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every value above is escaped
+
+
+def column_chart(
+    labels: Sequence[str],
+    series: Sequence[Measures],
+    *,
+    label: str,
+    value_format: Callable[[float], str] = format_number,
+    axis_max: Callable[[float], float] = _nice_max,
+    width: int = 760,
+    height: int = 180,
+) -> Markup:
+    """Vertical bars side by side in each labelled bucket, a y axis in the values' unit, a legend.
+
+    For measures per period (a median duration per week): unlike :func:`time_chart` the series
+    are not stacked, since two medians do not add up. A missing value draws no bar.
+    """
+    measured = [v for s in series for v in s.values if v is not None]
+    if not labels or not series or not measured:
+        return Markup('<p class="chart-empty">No data in this period.</p>')  # noqa: S704
+    top = axis_max(max(measured)) or 1.0
+    left, bottom, top_pad = 64, 22, 8
+    plot_w, plot_h = width - left - 6, height - bottom - top_pad
+    step = plot_w / len(labels)
+    gap = min(4.0, step * 0.2)
+    bar_w = max((step - gap) / len(series), 1.0)
+    parts = [
+        f'<svg class="chart column-chart" viewBox="0 0 {width} {height + 18}" role="img" '
+        f'aria-label="{escape(label)}" preserveAspectRatio="xMinYMin meet">'
+    ]
+    for fraction in (0.0, 0.5, 1.0):
+        y = top_pad + plot_h * (1 - fraction)
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - 6}" y1="{y:.1f}" y2="{y:.1f}"></line>'
+            f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(value_format(top * fraction))}</text>"
+        )
+    for index, name in enumerate(labels):
+        x = left + index * step + gap / 2
+        tips = [name]
+        bars = []
+        for offset, s in enumerate(series):
+            value = s.values[index] if index < len(s.values) else None
+            tips.append(f"{s.name}: {value_format(value) if value is not None else chr(0x2013)}")
+            if value is None:
+                continue
+            h = plot_h * min(value, top) / top
+            bars.append(
+                f'<rect class="bar {escape(s.css)}" x="{x + offset * bar_w:.1f}" '
+                f'y="{top_pad + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}"></rect>'
+            )
+        parts.append(f"<g><title>{escape(', '.join(tips))}</title>{''.join(bars)}</g>")
+    every = max(1, len(labels) // 8)
+    for index in range(0, len(labels), every):
+        parts.append(
+            f'<text class="axis" x="{left + index * step:.1f}" y="{height - 6}">'
+            f"{escape(labels[index])}</text>"
+        )
+    parts.extend(_legend(series, float(left), float(height + 6)))
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every value above is escaped
