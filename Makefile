@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test check lint types unit bench clean
+.PHONY: demo test check lint types unit bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ unit: $(STAMP_TEST)
 	$(BIN)/pytest -q
 
 test: check unit
+
+# Refresh docs/screenshots/ from the console journey in headless Chromium (on purpose only:
+# a test run writes its screenshots to a temporary folder).
+screenshots: $(STAMP_TEST)
+	$(BIN)/python scripts/screenshots.py
 
 bench: $(STAMP_RUN)
 	$(BIN)/python benchmarks/run_all.py

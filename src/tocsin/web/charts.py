@@ -50,7 +50,7 @@ def bar_chart(
     css: Sequence[str] | None = None,
     width: int = 520,
     row_height: int = 22,
-    label_width: int = 220,
+    label_width: int = 250,
 ) -> Markup:
     """Horizontal bars, one per ``(name, value)``, with the value printed at the bar's end."""
     if not items:
@@ -65,7 +65,7 @@ def bar_chart(
     for index, (name, value) in enumerate(items):
         y = index * row_height + 2
         bar = max(1.0, plot * value / top) if value else 0.0
-        short = name if len(name) <= 34 else name[:33] + "\u2026"
+        short = name if len(name) <= 36 else name[:35] + "\u2026"
         klass = css[index] if css else "series-0"
         text = (
             f'<text class="chart-label" x="{label_width - 6}" y="{y + row_height * 0.7:.1f}" '
@@ -134,8 +134,10 @@ def time_chart(
     every = max(1, len(starts) // 8)
     for index in range(0, len(starts), every):
         x = left + index * step
+        # a label near the right edge ends at its bar instead of running off the chart
+        anchor = "end" if x > width - 60 else "start"
         parts.append(
-            f'<text class="axis" x="{x:.1f}" y="{height - 6}">'
+            f'<text class="axis" x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}">'
             f"{escape(starts[index].strftime(time_format))}</text>"
         )
     legend_x = float(left)

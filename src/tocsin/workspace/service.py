@@ -17,6 +17,7 @@ from tocsin.workspace.history import HistoryService
 from tocsin.workspace.metrics import MetricsService
 from tocsin.workspace.models import AlertDraft
 from tocsin.workspace.permissions import Principal
+from tocsin.workspace.saved_searches import SavedSearchService
 from tocsin.workspace.sla import SlaService
 from tocsin.workspace.tokens import TokenService
 from tocsin.workspace.users import UserService
@@ -36,6 +37,7 @@ class Workspace:
         self.sla = SlaService(db, settings)
         self.metrics = MetricsService(db, settings)
         self.channels = ChannelService(db, settings)
+        self.saved_searches = SavedSearchService(db)
 
     @classmethod
     def open(cls, settings: Settings) -> Workspace:

@@ -415,3 +415,24 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column()
     next_attempt_at: Mapped[datetime] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class SavedSearch(Base):
+    """A search kept by name: query, time range and columns; private to its owner or shared."""
+
+    __tablename__ = "saved_searches"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_saved_searches_owner_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    query: Mapped[str] = mapped_column(Text)
+    time_range: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    since: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    until: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column()

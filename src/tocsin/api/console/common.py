@@ -31,7 +31,7 @@ NAV: list[tuple[str, str, str, str | None]] = [
     ("search", "Search", "/search", "search.read"),
     ("rules", "Rules", "/rules", "alert.read"),
     ("metrics", "Metrics", "/metrics", "metrics.read"),
-    ("admin", "Admin", "/admin", "user.read"),
+    ("admin", "Admin", "/admin", "user.manage"),
 ]
 
 
@@ -162,7 +162,7 @@ def render_page(
             "csrf": viewer.csrf if viewer else context.pop("csrf", ""),
             "flash": unquote(flash)[:300] if flash else None,
             "path": request.url.path,
-            "params": dict(request.query_params),
+            "params": query_params(request),
             **context,
         },
     )
@@ -170,6 +170,18 @@ def render_page(
     if flash:
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response
+
+
+def query_params(request: Request) -> dict[str, Any]:
+    """The query string as a dict; a key given more than once keeps all its values (a list)."""
+    result: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in result:
+            previous = result[key]
+            result[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            result[key] = value
+    return result
 
 
 def redirect(request: Request, url: str, *, note: str | None = None) -> RedirectResponse:

@@ -28,7 +28,12 @@ LOGIN_CSRF_COOKIE = "tocsin_login_csrf"
 
 
 def _login_form(
-    request: Request, *, error: str | None = None, username: str = "", status_code: int = 200
+    request: Request,
+    *,
+    error: str | None = None,
+    username: str = "",
+    status_code: int = 200,
+    next_url: str | None = None,
 ) -> HTMLResponse:
     token = new_token()
     params = request.query_params
@@ -40,7 +45,7 @@ def _login_form(
         csrf=token,
         error=error,
         username=username,
-        next_url=safe_next(params.get("next")),
+        next_url=safe_next(next_url or params.get("next")),
         expired=params.get("expired") == "1",
         signed_out=params.get("signed_out") == "1",
         status_code=status_code,
@@ -77,7 +82,10 @@ def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
         return _login_form(
-            request, error="The form expired: please sign in again.", status_code=403
+            request,
+            error="The form expired: please sign in again.",
+            status_code=403,
+            next_url=next_url,
         )
     try:
         opened = svc.workspace.users.login(
@@ -87,10 +95,16 @@ def login(
             user_agent=request.headers.get("user-agent"),
         )
     except RateLimitedError as exc:
-        return _login_form(request, error=exc.message, username=username, status_code=429)
+        return _login_form(
+            request, error=exc.message, username=username, status_code=429, next_url=next_url
+        )
     except AuthenticationError:
         return _login_form(
-            request, error="Wrong user name or password.", username=username, status_code=401
+            request,
+            error="Wrong user name or password.",
+            username=username,
+            status_code=401,
+            next_url=next_url,
         )
     target = "/account/password" if opened.user.must_change_password else safe_next(next_url)
     response = redirect(request, target)
