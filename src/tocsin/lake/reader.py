@@ -334,17 +334,23 @@ EVENT_ID_CHUNK = 100  # event ids per lake query
 
 
 def events_by_id(
-    reader: LakeReader, ids: Sequence[str]
+    reader: LakeReader,
+    ids: Sequence[str],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> tuple[list[dict[str, object]], list[str]]:
     """The events with these ids, in the order given, and the ids not found in the lake.
 
     Ids that are not plain tokens are never put into a query; they are reported missing.
+    ``since``/``until`` bound the event times searched, when the caller knows them.
     """
     wanted = [i for i in ids if _SAFE_EVENT_ID.match(i)]
     found: dict[str, dict[str, object]] = {}
     for start in range(0, len(wanted), EVENT_ID_CHUNK):
         chunk = wanted[start : start + EVENT_ID_CHUNK]
         query = "event.id:(" + " OR ".join(f'"{i}"' for i in chunk) + ")"
-        for event in reader.search(query, limit=2 * len(chunk)).events:  # room for copies
+        found_chunk = reader.search(query, since=since, until=until, limit=2 * len(chunk))
+        for event in found_chunk.events:  # room for copies
             found.setdefault(str(event.get("event.id")), event)
     return [found[i] for i in ids if i in found], [i for i in ids if i not in found]

@@ -97,6 +97,9 @@ class Alert(Base):
         Index("ix_alerts_team_status_created", "team_id", "status", "created_at"),
         Index("ix_alerts_assignee_status_created", "assignee_id", "status", "created_at"),
         Index("ix_alerts_classification_created", "classification", "created_at"),
+        # the overview: open alerts by severity and by rule
+        Index("ix_alerts_status_severity", "status", "severity_rank"),
+        Index("ix_alerts_status_rule", "status", "rule_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -207,7 +207,15 @@ def alert_detail(
     events: list[dict[str, object]] = []
     missing: list[str] = []
     if viewer.can(Permission.SEARCH_READ.value):
-        events, missing = events_by_id(svc.reader, alerts.events(actor, alert_id)[:20])
+        # the events lie around the alert's own times: bounding the lookup spares a scan of
+        # the whole lake for ids that retention has removed
+        margin = timedelta(days=1)
+        events, missing = events_by_id(
+            svc.reader,
+            alerts.events(actor, alert_id)[:20],
+            since=alert.first_seen - margin,
+            until=alert.last_seen + margin,
+        )
     same_rule = alerts.list(actor, rule_id=alert.rule_id, limit=9).items
     related = [a for a in same_rule if a.id != alert.id]
     cases: list[Any] = []

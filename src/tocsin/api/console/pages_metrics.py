@@ -6,6 +6,7 @@ draws them as server-side SVG charts with the table of the same numbers under ea
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from tocsin.api.deps import Services, services
 from tocsin.core.errors import InvalidInputError
 from tocsin.web.charts import Measures, column_chart, grouped_bar_chart, nice_duration_max
 from tocsin.web.render import format_duration
+from tocsin.workspace.dashboard import data_version
 from tocsin.workspace.metrics import (
     NO_TEAM,
     PERIODS,
@@ -221,6 +223,11 @@ def _team_choice(svc: Services, viewer: Viewer, value: str | None) -> tuple[list
     return teams, int(value)
 
 
+# A report is kept while no alert, case or history record changes, and at most this long (SLA
+# states move with the clock): computing one reads every item of the window and its history.
+CACHE_SECONDS = 60.0
+
+
 @router.get("/metrics")
 def metrics_page(
     request: Request,
@@ -238,16 +245,28 @@ def metrics_page(
     now = datetime.now(UTC)
     since = now - WINDOWS[window]
     views = []
+    version = data_version(svc.workspace.db, viewer.principal)
+    cache: dict[tuple[object, ...], tuple[float, datetime, Any]] = svc.__dict__.setdefault(
+        "_metrics_cache", {}
+    )
     for key, title in ENTITIES:
-        report = svc.workspace.metrics.compute(
-            viewer.principal,
-            since=since,
-            until=now,
-            team_id=team_id,
-            period=period,
-            entity_type=key,
-            now=now,
-        )
+        slot = (key, window, period, team_id, version)
+        kept = cache.get(slot)
+        if kept is not None and time.monotonic() - kept[0] < CACHE_SECONDS:
+            report, since = kept[2], kept[1]
+        else:
+            report = svc.workspace.metrics.compute(
+                viewer.principal,
+                since=since,
+                until=now,
+                team_id=team_id,
+                period=period,
+                entity_type=key,
+                now=now,
+            )
+            if len(cache) > 64:
+                cache.clear()
+            cache[slot] = (time.monotonic(), since, report)
         views.append(_view(key, title, report, since, period))
     return render_page(
         request,
