@@ -48,7 +48,13 @@ PAGES: list[tuple[str, str, float]] = [
     ("alert detail", "/alerts/{newest}", PAGE_BUDGET_MS),
     ("overview", "/", PAGE_BUDGET_MS),
     ("cases", "/cases", PAGE_BUDGET_MS),
-    ("search: field equality, first page", "/search?q=host.name:WS-0042&range=all", PAGE_BUDGET_MS),
+    ("search: field equality, first page", "/search?q=host.name:WS-042&range=all", PAGE_BUDGET_MS),
+    (
+        "search: field equality, 1 day, first page",
+        "/search?q=host.name:WS-042&since=2026-11-20T00:00:00Z&until=2026-11-21T00:00:00Z",
+        PAGE_BUDGET_MS,
+    ),
+    ("search: no hit at all (reads every file)", "/search?q=host.name:WS-0042&range=all", 1000.0),
     (
         "search: 1 day, first page",
         "/search?q=Image:*powershell.exe&since=2026-11-20T00:00:00Z&until=2026-11-21T00:00:00Z",
@@ -136,7 +142,9 @@ async def measure(settings: Any, repeat: int) -> list[dict[str, Any]]:
         newest = re.search(r'data-alert-id="(\d+)"', queue.text)[1]  # type: ignore[index]
         for label, path, budget in PAGES:
             url = path.format(newest=newest)
+            started = time.perf_counter()
             first = await client.get(url)
+            first_ms = (time.perf_counter() - started) * 1000
             if first.status_code != 200:
                 print(f"  {label}: HTTP {first.status_code}, skipped", file=sys.stderr)
                 results.append({"page": label, "url": url, "status": first.status_code})
@@ -151,6 +159,7 @@ async def measure(settings: Any, repeat: int) -> list[dict[str, Any]]:
             row = {
                 "page": label,
                 "url": url,
+                "first_ms": round(first_ms, 1),
                 "median_ms": round(statistics.median(times), 1),
                 "p95_ms": round(times[min(len(times) - 1, int(len(times) * 0.95))], 1),
                 "budget_ms": budget,
@@ -160,7 +169,7 @@ async def measure(settings: Any, repeat: int) -> list[dict[str, Any]]:
             results.append(row)
             flag = "ok " if row["within"] else "OVER"
             print(
-                f"  {flag} {label:<44} median {row['median_ms']:>7.1f} ms  "
+                f"  {flag} {label:<44} first {first_ms:>7.1f}  median {row['median_ms']:>7.1f} ms  "
                 f"p95 {row['p95_ms']:>7.1f} ms  {size / 1024:>6.1f} KB  (budget {budget:.0f} ms)",
                 file=sys.stderr,
             )
