@@ -42,6 +42,26 @@ def _nice_max(value: float) -> float:
     return 10 * power
 
 
+def _y_axis(
+    left: float,
+    width: float,
+    top_pad: float,
+    plot_h: float,
+    top: float,
+    value_format: Callable[[float], str],
+) -> str:
+    """Three grid lines (0, half, top) with their values, for the vertical charts."""
+    lines = []
+    for fraction in (0.0, 0.5, 1.0):
+        y = top_pad + plot_h * (1 - fraction)
+        lines.append(
+            f'<line class="grid" x1="{left}" x2="{width - 6}" y1="{y:.1f}" y2="{y:.1f}"></line>'
+            f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(value_format(top * fraction))}</text>"
+        )
+    return "".join(lines)
+
+
 def bar_chart(
     items: Sequence[tuple[str, float]],
     *,
@@ -107,13 +127,9 @@ def time_chart(
         f'<svg class="chart time-chart" viewBox="0 0 {width} {height + 18}" role="img" '
         f'aria-label="{escape(label)}" preserveAspectRatio="xMinYMin meet">'
     ]
-    for fraction in (0.0, 0.5, 1.0):
-        y = top_pad + plot_h * (1 - fraction)
-        parts.append(
-            f'<line class="grid" x1="{left}" x2="{width - 6}" y1="{y:.1f}" y2="{y:.1f}"></line>'
-            f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{format_number(round(top * fraction, 2))}</text>"
-        )
+    parts.append(
+        _y_axis(left, width, top_pad, plot_h, top, lambda v: format_number(round(v, 2)))
+    )
     for index, start in enumerate(starts):
         x = left + index * step
         base: float = top_pad + plot_h
@@ -291,13 +307,7 @@ def column_chart(
         f'<svg class="chart column-chart" viewBox="0 0 {width} {height + 18}" role="img" '
         f'aria-label="{escape(label)}" preserveAspectRatio="xMinYMin meet">'
     ]
-    for fraction in (0.0, 0.5, 1.0):
-        y = top_pad + plot_h * (1 - fraction)
-        parts.append(
-            f'<line class="grid" x1="{left}" x2="{width - 6}" y1="{y:.1f}" y2="{y:.1f}"></line>'
-            f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{escape(value_format(top * fraction))}</text>"
-        )
+    parts.append(_y_axis(left, width, top_pad, plot_h, top, value_format))
     for index, name in enumerate(labels):
         x = left + index * step + gap / 2
         tips = [name]
