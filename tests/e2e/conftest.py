@@ -208,9 +208,9 @@ def serve(settings: Settings) -> Iterator[Site]:
     assert not thread.is_alive(), "the server did not stop within 60 s"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """The demo home behind the real server (built once per run)."""
+    """The demo home behind the real server (built once for this folder)."""
     settings = build_demo_home(tmp_path_factory.mktemp("e2e") / "demo-home")
     yield from serve(settings)
 
@@ -250,9 +250,13 @@ class PageWatch:
         assert not self.errors, "the page reported errors:\n" + "\n".join(self.errors)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole run (Debian's binary, never a download)."""
+    """One headless Chromium for this folder (Debian's binary, never a download).
+
+    Package scope, not session: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, and later tests that call ``asyncio.run`` would fail.
+    """
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
@@ -321,7 +325,7 @@ def watch_of(page: Page) -> PageWatch:
 # -- screenshots ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where screenshots go: $TOCSIN_SCREENSHOTS_DIR when set, else a temporary folder."""
     chosen = os.environ.get(SCREENSHOTS_ENV)
@@ -335,7 +339,7 @@ def screenshots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 Shot = Callable[[Page, str], Path]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shot(screenshots_dir: Path) -> Shot:
     """``shot(page, name)`` saves the top of the page as ``name.png`` and returns the path."""
 
