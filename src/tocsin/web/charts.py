@@ -127,9 +127,7 @@ def time_chart(
         f'<svg class="chart time-chart" viewBox="0 0 {width} {height + 18}" role="img" '
         f'aria-label="{escape(label)}" preserveAspectRatio="xMinYMin meet">'
     ]
-    parts.append(
-        _y_axis(left, width, top_pad, plot_h, top, lambda v: format_number(round(v, 2)))
-    )
+    parts.append(_y_axis(left, width, top_pad, plot_h, top, lambda v: format_number(round(v, 2))))
     for index, start in enumerate(starts):
         x = left + index * step
         base: float = top_pad + plot_h
