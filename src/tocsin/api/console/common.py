@@ -216,3 +216,25 @@ def login_redirect(exc: LoginRequired) -> Response:
     if exc.expired:
         target += "&expired=1"
     return RedirectResponse(target, status_code=303)
+
+
+def people(svc: Services, viewer: Viewer) -> dict[str, Any]:
+    """Users and teams to choose from, and every name by id (empty without user.read)."""
+    users = svc.workspace.users
+    if not viewer.can("user.read"):
+        return {"users": [], "teams": [], "user_names": {}, "team_names": {}}
+    everyone = users.list_users(viewer.principal)
+    teams = users.list_teams(viewer.principal)
+    return {
+        "users": [u for u in everyone if not u.disabled],
+        "teams": teams,
+        "user_names": {u.id: u.username for u in everyone},
+        "team_names": {t.id: t.name for t in teams},
+    }
+
+
+def sla_status(svc: Services, viewer: Viewer, entity: str, ids: list[int]) -> dict[int, Any]:
+    """The SLA status of a page of alerts or cases (empty without sla.read)."""
+    if not ids or not viewer.can("sla.read"):
+        return {}
+    return svc.workspace.sla.status_many(viewer.principal, entity, ids)

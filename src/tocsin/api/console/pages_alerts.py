@@ -8,7 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from tocsin.api.console.common import Viewer, form, page, redirect, render_page
+from tocsin.api.console.common import (
+    Viewer,
+    form,
+    page,
+    people,
+    redirect,
+    render_page,
+    sla_status,
+)
 from tocsin.api.deps import Services, services
 from tocsin.core.errors import InvalidInputError
 from tocsin.core.timeutil import parse_time_bound
@@ -88,22 +96,6 @@ def alert_filters(request: Request, viewer: Viewer) -> dict[str, Any]:
     }
 
 
-def _choices(svc: Services, viewer: Viewer) -> dict[str, Any]:
-    users = svc.workspace.users
-    if not viewer.can(Permission.USER_READ.value):
-        return {"teams": [], "users": []}
-    return {
-        "teams": users.list_teams(viewer.principal),
-        "users": [u for u in users.list_users(viewer.principal) if not u.disabled],
-    }
-
-
-def _sla(svc: Services, viewer: Viewer, entity: str, ids: list[int]) -> dict[int, Any]:
-    if not ids or not viewer.can(Permission.SLA_READ.value):
-        return {}
-    return svc.workspace.sla.status_many(viewer.principal, entity, ids)
-
-
 @router.get("/alerts")
 def alert_queue(
     request: Request,
@@ -114,7 +106,7 @@ def alert_queue(
     """The alert queue: filters, sort, bulk actions, live rows, SLA countdowns."""
     filters = alert_filters(request, viewer)
     alerts = svc.workspace.alerts.list(viewer.principal, limit=PAGE_SIZE, offset=offset, **filters)
-    sla = _sla(svc, viewer, "alert", [a.id for a in alerts.items])
+    sla = sla_status(svc, viewer, "alert", [a.id for a in alerts.items])
     newest = max((a.id for a in alerts.items), default=0)
     live_query = str(request.url.query)
     return render_page(
@@ -133,7 +125,7 @@ def alert_queue(
         newest=newest,
         live=offset == 0 and filters["sort"] == "-created_at",
         live_query=live_query,
-        **_choices(svc, viewer),
+        **people(svc, viewer),
     )
 
 
@@ -156,7 +148,7 @@ def alert_rows(
             "alert_rows.html",
             {
                 "alerts": fresh,
-                "sla": _sla(svc, viewer, "alert", [a.id for a in fresh]),
+                "sla": sla_status(svc, viewer, "alert", [a.id for a in fresh]),
                 "viewer": viewer,
             },
         )
@@ -234,11 +226,11 @@ def alert_detail(
         rule=rule,
         related=related,
         open_cases=cases,
-        sla=_sla(svc, viewer, "alert", [alert.id]).get(alert.id),
+        sla=sla_status(svc, viewer, "alert", [alert.id]).get(alert.id),
         comments=alerts.comments(actor, alert_id),
         classifications=[c.value for c in Classification],
         pivot=_pivot_query(alert),
-        **_choices(svc, viewer),
+        **people(svc, viewer),
     )
 
 

@@ -17,7 +17,15 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from tocsin.api.console.common import Viewer, form, page, redirect, render_page
+from tocsin.api.console.common import (
+    Viewer,
+    form,
+    page,
+    people,
+    redirect,
+    render_page,
+    sla_status,
+)
 from tocsin.api.deps import Services, services
 from tocsin.api.routes_cases import MULTIPART_OVERHEAD
 from tocsin.core.errors import InvalidInputError, NotFoundError
@@ -122,27 +130,6 @@ def case_filters(request: Request, viewer: Viewer) -> dict[str, Any]:
 # What pages show besides the case ----------------------------------------------------------
 
 
-def _people(svc: Services, viewer: Viewer) -> dict[str, Any]:
-    """Users and teams to choose from, and every name by id (for showing assignees)."""
-    users = svc.workspace.users
-    if not viewer.can(Permission.USER_READ.value):
-        return {"users": [], "teams": [], "user_names": {}, "team_names": {}}
-    everyone = users.list_users(viewer.principal)
-    teams = users.list_teams(viewer.principal)
-    return {
-        "users": [u for u in everyone if not u.disabled],
-        "teams": teams,
-        "user_names": {u.id: u.username for u in everyone},
-        "team_names": {t.id: t.name for t in teams},
-    }
-
-
-def _sla(svc: Services, viewer: Viewer, ids: list[int]) -> dict[int, Any]:
-    if not ids or not viewer.can(Permission.SLA_READ.value):
-        return {}
-    return svc.workspace.sla.status_many(viewer.principal, "case", ids)
-
-
 def _short(value: Any, names: Mapping[int, str] | None = None) -> str:
     if value is None or value == "" or value == []:
         return "none"
@@ -217,12 +204,12 @@ def case_list(
         title="Cases",
         nav="cases",
         cases=cases,
-        sla=_sla(svc, viewer, [c.id for c in cases.items]),
+        sla=sla_status(svc, viewer, "case", [c.id for c in cases.items]),
         filters=filters,
         status_filter=request.query_params.get("status") or "open",
         status_filters=STATUS_FILTERS,
         sorts=SORTS,
-        **_people(svc, viewer),
+        **people(svc, viewer),
     )
 
 
@@ -240,7 +227,7 @@ def new_case(request: Request, viewer: CreatorPage, svc: Svc) -> HTMLResponse:
         alert_ids=", ".join(str(i) for i in alert_ids),
         tlps=[t.value for t in Tlp],
         paps=[p.value for p in Pap],
-        **_people(svc, viewer),
+        **people(svc, viewer),
     )
 
 
@@ -277,7 +264,7 @@ def case_detail(request: Request, case_id: int, viewer: Reader, svc: Svc) -> HTM
     cases = svc.workspace.cases
     actor = viewer.principal
     case = cases.get(actor, case_id)
-    people = _people(svc, viewer)
+    names = people(svc, viewer)
     history = cases.history(actor, case_id)
     merge_candidates: list[Any] = []
     if viewer.can(Permission.CASE_CLOSE.value) and case.status != CaseStatus.CLOSED.value:
@@ -292,14 +279,14 @@ def case_detail(request: Request, case_id: int, viewer: Reader, svc: Svc) -> HTM
         case=case,
         # Parts of a merged case moved to its target: adding more here would be lost work.
         can_edit=viewer.can(Permission.CASE_UPDATE.value) and case.merged_into_id is None,
-        sla=_sla(svc, viewer, [case.id]).get(case.id),
+        sla=sla_status(svc, viewer, "case", [case.id]).get(case.id),
         alerts=cases.list_alerts(actor, case_id),
         tasks=cases.list_tasks(actor, case_id).items,
         observables=cases.list_observables(actor, case_id).items,
         comments=cases.list_comments(actor, case_id).items,
         attachments=cases.list_attachments(actor, case_id).items,
         timeline=cases.timeline(actor, case_id),
-        history=[(h, describe_change(h, people)) for h in reversed(history)],
+        history=[(h, describe_change(h, names)) for h in reversed(history)],
         merge_candidates=merge_candidates,
         editable_statuses=EDITABLE_STATUSES,
         classifications=[c.value for c in Classification],
@@ -309,7 +296,7 @@ def case_detail(request: Request, case_id: int, viewer: Reader, svc: Svc) -> HTM
         paps=[p.value for p in Pap],
         now_local=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
         max_upload=svc.settings.attachment_max_bytes,
-        **people,
+        **names,
     )
 
 
