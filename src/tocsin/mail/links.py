@@ -1,8 +1,10 @@
 """Every link in a message: from the text, from the HTML (with what the reader sees), from forms.
 
-HTML is read with the stdlib's ``html.parser`` (it never runs anything and never fails on bad
-markup). A link keeps the text shown for it, so a check can compare what the reader sees
-(``https://bank.example``) with where the link goes.
+HTML is read once with selectolax's Lexbor parser (a browser-grade HTML5 parser in C: it runs
+nothing, never fails on bad markup, and reads a page four times faster than ``html.parser``).
+A link keeps the text shown for it, so a check can compare what the reader sees
+(``https://bank.example``) with where the link goes; the same pass gives the visible text,
+the forms and the inline images the other checks read.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from selectolax.lexbor import LexborHTMLParser
+
 MAX_LINKS = 1000
+MAX_TEXT_CHARS = 1_000_000
+MAX_IMAGES = 20
+_WEB_PREFIXES = ("http://", "https://", "www.", "//")
 
 _URL = re.compile(r"""\b(?:https?://|www\.)[^\s<>"'\])}]+""", re.IGNORECASE)
 _TRAILING = ".,;:!?"
@@ -60,56 +66,53 @@ def urls_in_text(text: str) -> list[str]:
     return found
 
 
-class _LinkParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.links: list[Link] = []
-        self._href: str | None = None
-        self._shown: list[str] = []
+@dataclass(frozen=True, slots=True)
+class HtmlFacts:
+    """What one HTML body shows and does."""
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {k.lower(): (v or "").strip() for k, v in attrs}
-        if tag == "a" and values.get("href"):
-            self._close_anchor()
-            self._href = values["href"]
-            self._shown = []
-        elif tag == "form" and values.get("action"):
-            self.links.append(Link(values["action"], "form"))
-        elif tag == "img" and values.get("src", "").lower().startswith(("http://", "https://")):
-            self.links.append(Link(values["src"], "image"))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a":
-            self._close_anchor()
-
-    def handle_data(self, data: str) -> None:
-        if self._href is not None:
-            self._shown.append(data)
-
-    def _close_anchor(self) -> None:
-        if self._href is not None:
-            shown = " ".join("".join(self._shown).split()) or None
-            self.links.append(Link(self._href, "href", shown))
-        self._href = None
-        self._shown = []
-
-    def close(self) -> None:
-        super().close()
-        self._close_anchor()
+    links: list[Link]
+    text: str
+    """The visible text (scripts and styles left out), whitespace collapsed."""
+    password_form: bool
+    """A form with a password field: a credential prompt inside the mail itself."""
+    data_images: list[str]
+    """``data:image/...`` sources, for the QR code reader."""
 
 
-def extract_links(text: str, html: str) -> list[Link]:
+def read_html(html: str) -> HtmlFacts:
+    """Parse an HTML body once for links, visible text, forms and inline images."""
+    tree = LexborHTMLParser(html)
+    links: list[Link] = []
+    data_images: list[str] = []
+    for node in tree.css("a[href], area[href], form[action], img[src]"):
+        attrs = node.attributes
+        tag = node.tag
+        if tag in ("a", "area"):
+            href = (attrs.get("href") or "").strip()
+            shown = " ".join(node.text(deep=True, separator=" ").split()) or None
+            links.append(Link(href, "href", shown))
+        elif tag == "form":
+            links.append(Link((attrs.get("action") or "").strip(), "form"))
+        else:
+            src = (attrs.get("src") or "").strip()
+            if src[:11].lower() == "data:image/":
+                data_images.append(src)
+            else:
+                links.append(Link(src, "image"))
+    password_form = bool(tree.css_first("form input[type=password i]"))
+    for node in tree.css("script, style, noscript, template"):
+        node.decompose()
+    body = tree.body
+    text = " ".join(body.text(separator=" ").split()) if body is not None else ""
+    web = [link for link in links if link.url.lower().startswith(_WEB_PREFIXES)]
+    return HtmlFacts(web, text[:MAX_TEXT_CHARS], password_form, data_images[:MAX_IMAGES])
+
+
+def extract_links(text: str, html: str, facts: HtmlFacts | None = None) -> list[Link]:
     """The links of a message's bodies, without repeats (first occurrence kept)."""
     links: list[Link] = [Link(u, "text") for u in urls_in_text(text)]
     if html:
-        parser = _LinkParser()
-        parser.feed(html)
-        parser.close()
-        links.extend(
-            link
-            for link in parser.links
-            if link.url.lower().startswith(("http://", "https://", "www.", "//"))
-        )
+        links.extend((facts or read_html(html)).links)
     seen: set[tuple[str, str, str | None]] = set()
     unique = []
     for link in links:
