@@ -78,6 +78,14 @@ def test_demo_sets_up_a_working_team(tmp_path, monkeypatch):
         assert sigma and all(a.reasons for a in sigma)
         # every alert links to the events that caused it
         assert all(a.event_ids for a in alerts)
+        # the phishing campaign of step 1: one alert per recipient, from the lookalike domain
+        phish = [a for a in alerts if a.rule_id == "mail.phishing"]
+        assert len(phish) == 3
+        checks = {r["check"] for r in phish[0].reasons}
+        assert {"sender.lookalike_domain", "attachment.office_macro"} <= checks
+        reader = LakeReader(home / "lake")
+        assert reader.count("event.dataset:mail.message") == 8
+        assert reader.count("tocsin.mail.verdict:phishing") == 3
         cases = {c.title: c for c in ws.cases.list(actor, limit=10).items}
         # a few cases at different stages
         intrusion = cases["Phishing document led to PowerShell and a certutil download"]

@@ -20,8 +20,10 @@ from tocsin.core.timeutil import parse_time_bound
 # the workspace and pySigma take a second to import, which `tocsin scan` should not pay.
 LAZY_GROUPS: dict[str, str] = {
     "alerts": "tocsin.cli.alerts_cmd",
+    "blocklist": "tocsin.cli.blocklist_cmd",
     "cases": "tocsin.cli.cases_cmd",
     "lake": "tocsin.cli.lake_cmd",
+    "mail": "tocsin.cli.mail_cmd",
     "metrics": "tocsin.cli.metrics_cmd",
     "quarantine": "tocsin.cli.quarantine_cmd",
     "rules": "tocsin.cli.rules_cmd",

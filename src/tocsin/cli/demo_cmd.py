@@ -18,9 +18,11 @@ from tocsin.core.home import init_home
 from tocsin.core.settings import load_settings
 
 if TYPE_CHECKING:
+    from tocsin.core.settings import Settings
     from tocsin.workspace.service import Workspace
 
 DEFAULT_HOME = Path("./tocsin-demo")
+DEMO_DOMAIN = "corp.example"  # tocsin.demo.common.DOMAIN, without importing the scenario here
 MARKER = ".tocsin-demo"
 
 
@@ -39,8 +41,10 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
                 f"{str(home)!r} exists and is not a demo home; set TOCSIN_HOME to another folder"
             )
         shutil.rmtree(home)
-    settings = load_settings(home=home, api_docs=True)
+    settings = load_settings(home=home, api_docs=True, mail_protected_domains=[DEMO_DOMAIN])
     init_home(settings)
+    with (home / "tocsin.toml").open("a") as config:
+        config.write(f'\n# the demo organisation\nmail_protected_domains = ["{DEMO_DOMAIN}"]\n')
     (home / MARKER).write_text("created by tocsin demo; deleted by the next demo run\n")
     stderr.print(Panel(escape(SCENARIO_SUMMARY), title="tocsin demo: the scenario"))
 
@@ -58,6 +62,7 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
         hits = reader.count(query)
         stderr.print(f"  {escape(label):<28} {hits:>6,} hits   tocsin search {escape(repr(query))}")
 
+    _demo_mail(settings, workspace)
     ops = seed_operations(workspace, reader)
     _print_queue(workspace, ops.alerts, ops.case_id)
     token, _info = workspace.tokens.create("demo", ["read", "ingest"], expires_days=1)
@@ -92,6 +97,28 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
         f"  curl -H 'Authorization: Bearer {token}' '{url}api/v1/search?q=certutil'\n"
     )
     run_server(settings, port=port, banner=banner)
+
+
+def _demo_mail(settings: Settings, workspace: Workspace) -> None:
+    """The phishing campaign of step 1 and an ordinary inbox, analysed and stored."""
+    from tocsin.demo.common import DOMAIN
+    from tocsin.demo.mail import write_mail
+    from tocsin.demo.scenario import scenario_anchor
+    from tocsin.mail.service import Options, analyze_messages
+    from tocsin.mail.store import store_analyses
+
+    folder = settings.home / "demo-mail"
+    paths = write_mail(folder, scenario_anchor(datetime.now(UTC)))
+    batch = analyze_messages(settings, [folder], Options(protected_domains=(DOMAIN,)), workers=1)
+    report = store_analyses(
+        settings, [(r.analysis, r.event_id) for r in batch.results], workspace=workspace
+    )
+    verdicts = [r.analysis.verdict.value for r in batch.results]
+    stderr.print(
+        f"{len(paths)} emails analysed ({verdicts.count('phishing')} phishing, "
+        f"{verdicts.count('suspicious')} suspicious, {verdicts.count('clean')} clean; "
+        f"{report.alerts_new} alert(s)): tocsin mail analyze {escape(str(folder))}"
+    )
 
 
 def _print_queue(workspace: Workspace, raised: int, case_id: int | None) -> None:

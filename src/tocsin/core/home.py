@@ -44,6 +44,8 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return (
             "{}" if not value else "{ " + ", ".join(f'"{k}" = {v}' for k, v in value.items()) + " }"

@@ -139,6 +139,81 @@ class Settings(BaseSettings):
     hunt_lookback_minutes: float = Field(
         default=60.0, description="How far back each scheduled hunt looks, in minutes."
     )
+    dns_resolver: str = Field(
+        default="off",
+        description="How sensors ask DNS: off (never: the default, for air-gapped networks), "
+        "system, a comma-separated list of server addresses, or file:PATH (a local zone).",
+    )
+    # anti-phishing (issue 6) ---------------------------------------------------------------
+    mail_protected_domains: list[str] = Field(
+        default_factory=list,
+        description="The organisation's own domains: lookalikes of them and spoofs are flagged.",
+    )
+    mail_vips: list[str] = Field(
+        default_factory=list,
+        description="People whose names impostors use, as 'Name <address>' (their real "
+        "addresses; several separated by commas inside the brackets).",
+    )
+    mail_brands: list[str] = Field(
+        default_factory=list,
+        description="Brands added to the built-in list, as 'Name = domain1 domain2'.",
+    )
+    mail_intel_feeds: list[Path] = Field(
+        default_factory=list,
+        description="Indicator lists (URLs, domains, addresses, hashes; plain, hosts, CSV or "
+        "JSON) the mail checks match; <home>/intel/*.txt|csv|json are read too.",
+    )
+    mail_suspicious_threshold: float = Field(
+        default=4.0, description="Score from which a message is suspicious."
+    )
+    mail_phishing_threshold: float = Field(
+        default=8.0, description="Score from which a message is phishing (and raises an alert)."
+    )
+    mail_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Points per mail check, overriding the defaults (docs/mail.md lists them).",
+    )
+    mail_trusted_authserv_ids: list[str] = Field(
+        default_factory=list,
+        description="authserv-ids of our own mail servers; when set, only their "
+        "Authentication-Results count (a sender can forge the others).",
+    )
+    mail_verify_auth: bool = Field(
+        default=False,
+        description="Verify SPF, DKIM, ARC and DMARC locally (needs dns_resolver) instead of "
+        "only reading the receiving server's results.",
+    )
+    mail_alert_suspicious: bool = Field(
+        default=False, description="Raise a low-severity alert for suspicious messages too."
+    )
+    mail_auto_block: bool = Field(
+        default=False,
+        description="Put the sender, domains, links and files of each phishing alert on the "
+        "block list at once (otherwise an analyst does it: `tocsin mail block ALERT`).",
+    )
+    mail_block_days: float = Field(
+        default=30.0, description="How long mail block-list entries last (0: no expiry)."
+    )
+    mail_time_budget_seconds: float = Field(
+        default=5.0, description="Longest time the checks may spend on one message."
+    )
+    mail_imap_url: str | None = Field(
+        default=None,
+        description="Report mailbox polled by `tocsin serve`, as imaps://user@host[:port]/folder "
+        "(the password comes from mail_imap_password).",
+    )
+    mail_imap_password: str | None = Field(
+        default=None, description="Password of the report mailbox (never logged)."
+    )
+    mail_imap_processed_folder: str | None = Field(
+        default=None, description="Folder reports are moved to once analysed (else marked read)."
+    )
+    mail_imap_ca_file: Path | None = Field(
+        default=None, description="CA bundle that signed the IMAP server's certificate."
+    )
+    mail_imap_interval_seconds: float = Field(
+        default=60.0, description="How often `tocsin serve` polls the report mailbox."
+    )
 
     @field_validator(
         "syslog_udp_port",
@@ -149,6 +224,10 @@ class Settings(BaseSettings):
         "syslog_tls_key",
         "syslog_tls_client_ca",
         "duckdb_threads",
+        "mail_imap_url",
+        "mail_imap_password",
+        "mail_imap_processed_folder",
+        "mail_imap_ca_file",
         mode="before",
     )
     @classmethod

@@ -182,3 +182,9 @@ def write_scenario(
     scenario = _Scenario(end, seed, background_hosts)
     scenario.build()
     return scenario.write(Path(folder))
+
+
+def scenario_anchor(end: datetime, *, seed: int = 7, background_hosts: int = 12) -> datetime:
+    """When j.doe opens the attachment in the scenario of these arguments (the mail's time)."""
+    end = end.replace(tzinfo=UTC) if end.tzinfo is None else end.astimezone(UTC)
+    return _Scenario(end, seed, background_hosts).anchor()

@@ -93,7 +93,20 @@ def build_message(
     payload: Mapping[str, Any],
     recipients: Sequence[str] = (),
 ) -> Message:
-    """Render a queued notification: subject, severity, title and console link, kept short."""
+    """Render a queued notification: subject, severity, title and console link, kept short.
+
+    A payload with a ``body`` (the answer to someone who reported a phish, written for them)
+    is sent as it is, without the console details meant for the team.
+    """
+    body = payload.get("body")
+    if isinstance(body, str) and body:
+        return Message(
+            event=event,
+            subject=subject,
+            text=body,
+            payload=dict(payload),
+            recipients=tuple(recipients),
+        )
     severity = payload.get("severity")
     severity = str(severity) if severity else None
     title = payload.get("title")

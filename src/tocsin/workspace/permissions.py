@@ -41,6 +41,9 @@ class Permission(StrEnum):
     NOTIFICATION_MANAGE = "notification.manage"  # channels
     SUBSCRIPTION_OWN = "subscription.own"  # one's own subscriptions
     RULE_MANAGE = "rule.manage"  # enable and disable detection rules, save rules from searches
+    BLOCKLIST_READ = "blocklist.read"  # block and allow lists, their exports
+    BLOCKLIST_MANAGE = "blocklist.manage"  # add and remove entries
+    MAIL_SUBMIT = "mail.submit"  # submit a message for analysis (and store its verdict)
 
 
 class Role(StrEnum):
@@ -76,9 +79,16 @@ _READ = frozenset(
         P.USER_READ,
         P.TOKEN_OWN,
         P.SUBSCRIPTION_OWN,
+        P.BLOCKLIST_READ,
     }
 )
-_RESPONDER = _READ | {P.ALERT_TRIAGE, P.CASE_UPDATE, P.SEARCH_EXPORT}
+_RESPONDER = _READ | {
+    P.ALERT_TRIAGE,
+    P.CASE_UPDATE,
+    P.SEARCH_EXPORT,
+    P.BLOCKLIST_MANAGE,
+    P.MAIL_SUBMIT,
+}
 _ANALYST = _RESPONDER | {
     P.ALERT_CLOSE,
     P.CASE_CREATE,

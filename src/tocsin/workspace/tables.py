@@ -439,3 +439,44 @@ class SavedSearch(Base):
     )
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column()
+
+
+class BlocklistEntry(Base):
+    """A value on the block or allow list, with its provenance and expiry (``tocsin.respond``).
+
+    Removing an entry only sets ``removed_at``/``removed_by``: the row stays for the audit.
+    At most one row per (list, kind, value) is not removed (the partial unique index below).
+    """
+
+    __tablename__ = "blocklist_entries"
+    __table_args__ = (
+        Index("ix_blocklist_entries_kind_list", "kind", "list", "expires_at"),
+        Index("ix_blocklist_entries_source", "source"),
+        Index("ix_blocklist_entries_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list: Mapped[str] = mapped_column(String(10))  # "block" or "allow"
+    kind: Mapped[str] = mapped_column(String(10))  # domain, url, email, ip, hash
+    value: Mapped[str] = mapped_column(String(2048))  # normalised (tocsin.respond.blocklist)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(200))  # provenance: alert:12, case:7, manual
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    removed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    removed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+# Declared after the class so the condition can name the column without importing ``text``:
+# lookups by value use it too (value first), and it keeps one live row per list, kind, value.
+Index(
+    "uq_blocklist_entries_live",
+    BlocklistEntry.value,
+    BlocklistEntry.kind,
+    BlocklistEntry.list,
+    unique=True,
+    sqlite_where=BlocklistEntry.removed_at.is_(None),
+    postgresql_where=BlocklistEntry.removed_at.is_(None),
+)
