@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tocsin.intel.names import Impersonated
 
 from tests.mail import corpus
+from tocsin.intel.names import Impersonated
 from tocsin.mail.analyze import MailAnalyzer, MailPolicy
 from tocsin.mail.scoring import Thresholds, Verdict
 
