@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 import pytest
 
+from tests.dnsserver import ZoneServer, zone
 from tocsin.core.errors import InvalidInputError
 from tocsin.intel.resolver import (
     DnsFailure,
@@ -22,63 +17,6 @@ from tocsin.intel.resolver import (
     SystemResolver,
     resolver_from_setting,
 )
-
-
-class ZoneServer:
-    """A tiny authoritative DNS server on 127.0.0.1 (UDP), answering from zone lines."""
-
-    def __init__(self, lines: list[str], *, silent: bool = False) -> None:
-        self.records: dict[tuple[str, str], list[str]] = {}
-        for line in lines:
-            name, rtype, value = line.split(" ", 2)
-            self.records.setdefault((name.lower().rstrip("."), rtype), []).append(value)
-        self.names = {name for name, _ in self.records}
-        self.silent = silent
-        self.queries: list[tuple[str, str]] = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ZoneServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                wire, peer = self.sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            query = dns.message.from_wire(wire)
-            question = query.question[0]
-            name = question.name.to_text(omit_final_dot=True).lower()
-            rtype = dns.rdatatype.to_text(question.rdtype)
-            self.queries.append((name, rtype))
-            if self.silent:
-                continue
-            response = dns.message.make_response(query)
-            values = self.records.get((name, rtype))
-            if values:
-                rrset = dns.rrset.from_text(question.name, 300, "IN", rtype, *values)
-                response.answer.append(rrset)
-            elif name not in self.names:
-                response.set_rcode(dns.rcode.NXDOMAIN)
-            self.sock.sendto(response.to_wire(), peer)
-
 
 ZONE = [
     'example.com TXT "v=spf1 ip4:192.0.2.0/24 -all"',
@@ -93,7 +31,7 @@ ZONE = [
 
 @pytest.fixture
 def server() -> Iterator[ZoneServer]:
-    with ZoneServer(ZONE) as running:
+    with ZoneServer(zone(ZONE)) as running:
         yield running
 
 
@@ -154,7 +92,7 @@ def test_system_resolver_cache_is_bounded_in_size_and_time(server):
 
 @pytest.mark.network
 def test_system_resolver_reports_a_silent_server_as_timeout():
-    with ZoneServer(ZONE, silent=True) as silent:
+    with ZoneServer(zone(ZONE), silent=True) as silent:
         resolver = SystemResolver([silent.address], timeout=0.3)
         with pytest.raises(DnsFailure) as failed:
             resolver.txt("example.com")

@@ -12,21 +12,16 @@ import base64
 import hashlib
 import importlib.util
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from functools import cache
 
 import dkim
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from tests.dnsserver import ZoneServer
 from tocsin.intel.resolver import (
     DnsFailure,
     OfflineResolver,
@@ -777,57 +772,6 @@ def test_hostile_messages_never_raise(raw):
 
 
 # --- the real DNS path -----------------------------------------------------------------
-
-
-class ZoneServer:
-    """A tiny DNS server on 127.0.0.1 (UDP) answering TXT and A records from a dict."""
-
-    def __init__(self, records: dict[tuple[str, str], list[str]]) -> None:
-        self.records = records
-        self.queries: list[tuple[str, str]] = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> ZoneServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                wire, peer = self.sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            query = dns.message.from_wire(wire)
-            question = query.question[0]
-            name = question.name.to_text(omit_final_dot=True).lower()
-            rtype = dns.rdatatype.to_text(question.rdtype)
-            self.queries.append((name, rtype))
-            response = dns.message.make_response(query)
-            values = self.records.get((name, rtype))
-            if values:
-                # long TXT values go out as several strings of at most 255 bytes
-                texts = [
-                    " ".join(f'"{v[i : i + 200]}"' for i in range(0, len(v), 200))
-                    if rtype == "TXT"
-                    else v
-                    for v in values
-                ]
-                response.answer.append(dns.rrset.from_text(question.name, 300, "IN", rtype, *texts))
-            else:
-                response.set_rcode(dns.rcode.NXDOMAIN)
-            self.sock.sendto(response.to_wire(), peer)
 
 
 @pytest.fixture

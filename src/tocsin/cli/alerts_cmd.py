@@ -12,7 +12,7 @@ from rich.markup import escape
 from sqlalchemy import select
 
 from tocsin.cli.common import ensure_home, handle_errors
-from tocsin.cli.output import OutputFormat, print_rows, resolve_format, stderr, stdout
+from tocsin.cli.output import OutputFormat, OutputOpt, print_rows, resolve_format, stderr, stdout
 from tocsin.core.errors import InvalidInputError, NotFoundError
 from tocsin.workspace.alerts import KEEP, AlertService, BulkResult, Keep
 from tocsin.workspace.permissions import Principal
@@ -21,14 +21,6 @@ from tocsin.workspace.tables import Team, User
 
 app = typer.Typer(help="Alerts: list, show, ack, assign, close.", no_args_is_help=True)
 
-OutputOpt = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="table, json, ndjson or csv (default: table on a terminal, ndjson when piped).",
-    ),
-]
 IdsArg = Annotated[list[int], typer.Argument(help="One or more alert ids.")]
 _LIST_COLUMNS = [
     "id",

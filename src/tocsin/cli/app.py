@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from tocsin import __version__
 from tocsin.cli.common import configure, ensure_home, handle_errors, settings
-from tocsin.cli.output import OutputFormat, print_rows, stderr
+from tocsin.cli.output import OutputFormat, OutputOpt, print_rows, stderr
 from tocsin.core.home import init_home
 from tocsin.core.timeutil import parse_time_bound
 
@@ -58,15 +58,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-OutputOpt = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="table, json, ndjson or csv (default: table on a terminal, ndjson when piped).",
-    ),
-]
 
 
 def _version(value: bool) -> None:

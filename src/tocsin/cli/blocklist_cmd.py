@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 
 from tocsin.cli.common import ensure_home, handle_errors
-from tocsin.cli.output import OutputFormat, print_rows, stderr
+from tocsin.cli.output import OutputOpt, print_rows, stderr
 from tocsin.core.errors import InvalidInputError
 from tocsin.respond.blocklist import (
     BlockLists,
@@ -38,14 +38,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-OutputOpt = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="table, json, ndjson or csv (default: table on a terminal, ndjson when piped).",
-    ),
-]
 KindOpt = Annotated[
     EntryKind | None,
     typer.Option("--kind", "-k", help="The kind of every value (default: detected from each)."),

@@ -11,21 +11,13 @@ import typer
 from rich.markup import escape
 
 from tocsin.cli.common import ensure_home, handle_errors
-from tocsin.cli.output import OutputFormat, print_rows, resolve_format, stderr, stdout
+from tocsin.cli.output import OutputFormat, OutputOpt, print_rows, resolve_format, stderr, stdout
 from tocsin.workspace.cases import CaseService
 from tocsin.workspace.permissions import Principal
 from tocsin.workspace.service import Workspace
 
 app = typer.Typer(help="Cases: list, show, create, comment, close.", no_args_is_help=True)
 
-OutputOpt = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="table, json, ndjson or csv (default: table on a terminal, ndjson when piped).",
-    ),
-]
 _LIST_COLUMNS = ["id", "severity", "status", "title", "assignee_id", "alerts", "tasks", "created"]
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from tocsin.cli.common import ensure_home, handle_errors, settings
 from tocsin.cli.output import (
     OutputFormat,
+    OutputOpt,
     print_rows,
     progress_bar,
     resolve_format,
@@ -65,7 +66,7 @@ def analyze(
         str | None,
         typer.Option("--fail-on", help="Exit 1 when a message is suspicious or phishing."),
     ] = None,
-    output: Annotated[OutputFormat | None, typer.Option("--output", "-o")] = None,
+    output: OutputOpt = None,
 ) -> None:
     """Analyse messages and print each verdict with its score, reasons and observables.
 
@@ -161,7 +162,7 @@ def block(
         float | None,
         typer.Option("--days", help="Expiry in days (default: mail_block_days; 0: never)."),
     ] = None,
-    output: Annotated[OutputFormat | None, typer.Option("--output", "-o")] = None,
+    output: OutputOpt = None,
 ) -> None:
     """Block the senders, domains, links and files of phishing alerts (with provenance)."""
     from datetime import timedelta

@@ -11,8 +11,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated
 
 import orjson
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -34,6 +36,17 @@ class OutputFormat(StrEnum):
     JSON = "json"
     NDJSON = "ndjson"
     CSV = "csv"
+
+
+OutputOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="table, json, ndjson or csv (default: table on a terminal, ndjson when piped).",
+    ),
+]
+"""The ``--output`` option every listing command takes."""
 
 
 def resolve_format(requested: OutputFormat | None) -> OutputFormat:
