@@ -17,6 +17,7 @@ from tocsin.api import (
     routes_blocklist,
     routes_cases,
     routes_ingest,
+    routes_mail,
     routes_metrics,
     routes_notifications,
     routes_search,
@@ -97,6 +98,7 @@ def create_app(
         routes_notifications,
         routes_ingest,
         routes_search,
+        routes_mail,
     ):
         app.include_router(module.router)
     mount_console(app)

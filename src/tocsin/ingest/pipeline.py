@@ -83,6 +83,13 @@ class Pipeline:
         )
         self.stats = PipelineStats()
 
+    def close(self) -> None:
+        """Let the stages save their state and release what they hold (a workspace, say)."""
+        for stage in self.stages:
+            close = getattr(stage, "close", None)
+            if callable(close):
+                close()
+
     @property
     def is_bulk_capable(self) -> bool:
         """True when no stage needs events one by one, so whole tables may go to the lake."""

@@ -1,8 +1,9 @@
-"""Where messages come from: .eml files, folders of them, and mbox files.
+"""Where messages come from: .eml files, folders of them, mbox files and Outlook .msg files.
 
 Each message comes out with its source and position (the mbox index, 0 for a single file), so
-an event id made from them is the same on every import. What cannot be read is reported as an
-``IntakeIssue`` (what, where) and the rest goes on.
+an event id made from them is the same on every import. A .msg file comes out rebuilt as an
+RFC 822 message (``tocsin.mail.msg``). What cannot be read is reported as an ``IntakeIssue``
+(what, where) and the rest goes on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from tocsin.core.errors import TocsinError
 from tocsin.core.event import make_event_id
 from tocsin.ingest.files import expand_paths
+from tocsin.mail.msg import MsgError, read_msg
 
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 
@@ -64,7 +66,7 @@ def read_messages(paths: Iterable[Path]) -> Iterator[RawMessage | IntakeIssue]:
             yield path
             continue
         if path.suffix.lower() == ".msg":
-            yield IntakeIssue(path, None, "Outlook .msg files are not read yet")
+            yield _outlook(path)
             continue
         if is_mbox(path):
             yield from _mbox(path)
@@ -87,6 +89,18 @@ def _files(paths: Iterable[Path]) -> Iterator[Path | IntakeIssue]:
             yield from expand_paths([named])
         except TocsinError as exc:
             yield IntakeIssue(named, None, exc.message)
+
+
+def _outlook(path: Path) -> RawMessage | IntakeIssue:
+    try:
+        size = path.stat().st_size
+        if size > MAX_MESSAGE_BYTES:
+            return IntakeIssue(path, 0, f"{size:,} bytes is over the {MAX_MESSAGE_BYTES:,} limit")
+        return RawMessage(path, 0, read_msg(path.read_bytes()))
+    except OSError as exc:
+        return IntakeIssue(path, None, f"cannot read: {exc.strerror or exc}")
+    except MsgError as exc:
+        return IntakeIssue(path, None, f"not a readable Outlook .msg file: {exc.reason}")
 
 
 def _mbox(path: Path) -> Iterator[RawMessage | IntakeIssue]:

@@ -150,14 +150,15 @@ def store_analyses(
         events.append(event)
         report.stored.append(Stored(analysis, event_id))
     writer = LakeWriter(settings.lake_dir, flush_events=settings.flush_events)
+    pipeline = Pipeline(writer, Quarantine(settings.quarantine_dir), settings=settings)
     try:
-        pipeline = Pipeline(writer, Quarantine(settings.quarantine_dir), settings=settings)
         ctx = ParseContext(
             source="mail", identity="mail", dataset="mail.message", received=received
         )
         pipeline.process(ParseBatch(events=events, issues=[], end_offset=0), ctx)
         writer.flush()
     finally:
+        pipeline.close()
         writer.close()
 
     raise_suspicious = (

@@ -11,6 +11,7 @@ from tocsin.api.console import (
     pages_alerts,
     pages_auth,
     pages_cases,
+    pages_mail,
     pages_metrics,
     pages_overview,
     pages_rules,
@@ -35,6 +36,7 @@ PAGE_MODULES = (
     pages_rules,
     pages_metrics,
     pages_admin,
+    pages_mail,
 )
 
 # No inline script or style anywhere: charts are SVG with classes, behaviour is in /static.

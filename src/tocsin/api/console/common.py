@@ -29,6 +29,7 @@ NAV: list[tuple[str, str, str, str | None]] = [
     ("alerts", "Alerts", "/alerts", "alert.read"),
     ("cases", "Cases", "/cases", "case.read"),
     ("search", "Search", "/search", "search.read"),
+    ("mail", "Mail", "/mail", "mail.submit"),
     ("rules", "Rules", "/rules", "alert.read"),
     ("metrics", "Metrics", "/metrics", "metrics.read"),
     ("admin", "Admin", "/admin", "user.manage"),
@@ -121,12 +122,16 @@ def form(permission: Any, *, allow_password_change: bool = False):  # type: igno
 
     async def check(request: Request, svc: Annotated[Services, Depends(services)]) -> Viewer:
         data = await request.form()
-        token = data.get(CSRF_FIELD)
-        viewer = _viewer(request, svc, token if isinstance(token, str) else "")
-        if viewer.must_change_password and not allow_password_change:
-            raise PasswordChangeRequired("choose a new password first")
-        if permission is not None:
-            viewer.principal.require(permission)
+        try:
+            token = data.get(CSRF_FIELD)
+            viewer = _viewer(request, svc, token if isinstance(token, str) else "")
+            if viewer.must_change_password and not allow_password_change:
+                raise PasswordChangeRequired("choose a new password first")
+            if permission is not None:
+                viewer.principal.require(permission)
+        except Exception:
+            await data.close()  # a refused upload's spooled files go at once
+            raise
         return viewer
 
     check.permission = permission  # type: ignore[attr-defined]
