@@ -104,3 +104,20 @@ def test_offline_analysis_does_not_create_a_workspace(tmp_path):
     loaded = build_policy(settings)
     assert loaded.policy.lists is None
     assert not (tmp_path / "nothing-here").exists()
+
+
+def test_first_contact_once_the_lake_knows_senders(home):
+    settings, workspace = home
+    # no mail in the lake yet: no first-contact reason (every sender would be new)
+    assert build_policy(settings).policy.known_senders is None
+    analysis = MailAnalyzer(build_policy(settings).policy).analyze_bytes(corpus.internal())
+    store_analyses(settings, [(analysis, make_event_id("mail:t", 9))], workspace=workspace)
+    policy = build_policy(settings).policy
+    assert policy.known_senders == frozenset({f"s.patel@{corpus.ORG}"})
+    analyzer = MailAnalyzer(policy)
+    assert "sender.first_contact" not in {
+        r.check for r in analyzer.analyze_bytes(corpus.internal()).scored.reasons
+    }
+    assert "sender.first_contact" in {
+        r.check for r in analyzer.analyze_bytes(corpus.newsletter()).scored.reasons
+    }

@@ -117,7 +117,7 @@ def build_policy(
         vips=tuple(vip_entries),
         brands=tuple(brands),
         indicators=indicators,
-        known_senders=known_senders,
+        known_senders=known_senders if known_senders is not None else _known(settings, issues),
         weights=dict(settings.mail_weights),
         thresholds=Thresholds(
             suspicious=settings.mail_suspicious_threshold,
@@ -130,6 +130,31 @@ def build_policy(
         lists=_lists(settings, issues) if lists else None,
     )
     return PolicyLoad(policy, issues, feeds)
+
+
+def _known(settings: Settings, issues: list[str]) -> frozenset[str] | None:
+    """Every sender the lake has a message from (None, and no first-contact check, when the
+    lake has no mail yet: on the first day every sender would be new)."""
+    from tocsin.lake.layout import list_files
+
+    if not settings.lake_dir.is_dir():
+        return None
+    files = list_files(settings.lake_dir, datasets=["mail.message"])
+    if not files:
+        return None
+    import duckdb
+
+    try:
+        with duckdb.connect() as con:
+            rows = con.execute(
+                'SELECT DISTINCT lower(a) FROM (SELECT unnest("email.from.address") AS a '
+                "FROM read_parquet(?, union_by_name = true)) WHERE a IS NOT NULL",
+                [[str(f.path) for f in files]],
+            ).fetchall()
+    except duckdb.Error as exc:
+        issues.append(f"earlier senders not read from the lake: {exc}")
+        return None
+    return frozenset(str(row[0]) for row in rows)
 
 
 def _lists(settings: Settings, issues: list[str]) -> ListSnapshot | None:
