@@ -125,3 +125,27 @@ async def test_an_outlook_msg_upload_is_rebuilt_and_analysed(ws_api):
     assert body["from"] == "service@mail-notice.top"
     assert "sender.brand_impersonation" in {r["check"] for r in body["reasons"]}
     assert broken.status_code == 400 and "bad.msg" in broken.json()["detail"]
+
+
+async def test_block_over_the_api_counts_in_the_next_verdict(ws_api):
+    headers = {**ws_api.headers(Role.RESPONDER), **RAW}
+    async with ws_api.client() as client:
+        first = await client.post(
+            "/api/v1/mail/analyze?store=true", content=corpus.brand_phish(), headers=headers
+        )
+        alert_id = first.json()["alert_id"]
+        blocked = await client.post(
+            f"/api/v1/mail/block?alert_id={alert_id}&days=7", headers=ws_api.headers(Role.RESPONDER)
+        )
+        again = await client.post(
+            "/api/v1/mail/analyze", content=corpus.brand_phish(), headers=headers
+        )
+        denied = await client.post(
+            f"/api/v1/mail/block?alert_id={alert_id}", headers=ws_api.headers(Role.READ_ONLY)
+        )
+    assert blocked.status_code == 200, blocked.text
+    values = {(e["entry"]["kind"], e["entry"]["value"]) for e in blocked.json()["entries"]}
+    assert ("email", "service@mail-notice.top") in values
+    assert all(e["entry"]["source"] == f"alert:{alert_id}" for e in blocked.json()["entries"])
+    assert "blocklist.sender" in {r["check"] for r in again.json()["reasons"]}
+    assert denied.status_code == 403

@@ -10,6 +10,7 @@ message also becomes a ``mail.message`` event and, when it is phishing, an alert
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -34,14 +35,20 @@ from tocsin.workspace.permissions import Permission, Principal
 router = APIRouter(prefix="/api/v1/mail", tags=["mail"])
 Svc = Annotated[Services, Depends(services)]
 MULTIPART_OVERHEAD = 64 * 1024
+ANALYZER_TTL = 60.0  # seconds
 
 
 def analyzer_for(request: Request, svc: Services) -> MailAnalyzer:
-    """The server's analyzer, built on first use (its tables take a moment)."""
-    analyzer = getattr(request.app.state, "mail_analyzer", None)
-    if not isinstance(analyzer, MailAnalyzer):
+    """The server's analyzer, rebuilt at most every minute so new block-list entries, feeds
+    and known senders count without a restart (building it takes a fraction of a second)."""
+    state = request.app.state
+    analyzer = getattr(state, "mail_analyzer", None)
+    built = getattr(state, "mail_analyzer_built", 0.0)
+    now = time.monotonic()
+    if not isinstance(analyzer, MailAnalyzer) or now - built > ANALYZER_TTL:
         analyzer = MailAnalyzer(build_policy(svc.settings).policy)
-        request.app.state.mail_analyzer = analyzer
+        state.mail_analyzer = analyzer
+        state.mail_analyzer_built = now
     return analyzer
 
 
@@ -157,6 +164,7 @@ async def campaign(
 
 @router.post("/block")
 async def block(
+    request: Request,
     actor: Annotated[Principal, Depends(require(Permission.BLOCKLIST_MANAGE))],
     svc: Svc,
     alert_id: Annotated[int, Query(description="A mail.phishing alert.")],
@@ -177,4 +185,5 @@ async def block(
         ttl=ttl,
         protected=svc.settings.mail_protected_domains,
     )
+    request.app.state.mail_analyzer = None  # the next analysis reads the new entries
     return {"alert_id": alert_id, "entries": [r.to_dict() for r in results]}

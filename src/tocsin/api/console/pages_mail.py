@@ -154,4 +154,5 @@ def mail_block(
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    request.app.state.mail_analyzer = None  # the next analysis reads the new entries
     return redirect(request, f"/alerts/{alert_id}", note=f"Block list: {summary}")
