@@ -32,3 +32,11 @@ def test_verdict_and_severity_bands():
     assert score([r("x")], weights={"x": 8}, thresholds=t).severity == "medium"
     assert score([r("x")], weights={"x": 15}, thresholds=t).severity == "high"
     assert score([r("x")], weights={"x": 30}, thresholds=t).severity == "critical"
+
+
+def test_a_check_counts_once_however_often_it_fired():
+    fired = [Reason("attachment.executable", f"file{i}.exe", 0.0) for i in range(5)]
+    scored = score(fired)
+    assert scored.score == WEIGHTS["attachment.executable"]
+    (reason,) = scored.reasons
+    assert reason.detail == "file0.exe; file1.exe; file2.exe (+2 more)"

@@ -165,12 +165,16 @@ class MailAnalyzer:
         reasons.extend(upstream_reasons(msg))
         reasons.extend(sender_reasons(msg, self.context))
 
-        report = inspect_attachments(msg.attachments, deadline=deadline)
+        # an attached message's files and links count for the message that carries it
+        files = [
+            *msg.attachments,
+            *(a for inner in msg.attached_messages for a in inner.attachments),
+        ]
+        report = inspect_attachments(files, deadline=deadline)
         reasons.extend(report.reasons)
         issues.extend(report.issues)
         links.extend(Link(found.url, found.where) for found in report.urls)
         for inner in msg.attached_messages:
-            # an attached message's links and files count for the carrier too
             links.extend(extract_links(inner.text, inner.html))
         if facts is not None:
             if facts.password_form:
@@ -181,14 +185,21 @@ class MailAnalyzer:
                         0.0,
                     )
                 )
+            codes: list[str] = []
             for data_uri in facts.data_images[:5]:
                 if time.monotonic() > deadline:
                     break
-                for url in _qr_in_data_uri(data_uri):
-                    links.append(Link(url, "qr:inline image"))
-                    reasons.append(
-                        Reason("attachment.qr_code", f"inline image holds a QR code to {url}", 0.0)
+                codes.extend(_qr_in_data_uri(data_uri))
+            if codes:
+                links.extend(Link(url, "qr:inline image") for url in codes)
+                reasons.append(
+                    Reason(
+                        "attachment.qr_code",
+                        f"an inline image holds a QR code to {codes[0]}"
+                        + (f" (+{len(codes) - 1} more)" if len(codes) > 1 else ""),
+                        0.0,
                     )
+                )
         reasons.extend(link_reasons(links, self.context, from_domain=msg.from_domain))
         text = msg.text or (facts.text if facts else "")
         content = content_reasons(msg.subject, msg.from_name, text)

@@ -103,6 +103,9 @@ WEIGHTS: dict[str, float] = {
 """Default points per check; unknown checks score 0 until given a weight."""
 
 
+MAX_DETAILS = 3  # pieces of evidence kept when one check fired several times
+
+
 class Verdict(StrEnum):
     """The three verdicts, best first."""
 
@@ -150,7 +153,7 @@ def score(
 ) -> Scored:
     """Weigh each reason, sum them, and map the sum to a verdict and a severity."""
     table = WEIGHTS if weights is None else {**WEIGHTS, **weights}
-    weighted = [replace(r, weight=table.get(r.check, 0.0)) for r in reasons]
+    weighted = [replace(r, weight=table.get(r.check, 0.0)) for r in _merged(reasons)]
     weighted.sort(key=lambda r: -r.weight)
     total = round(sum(r.weight for r in weighted), 2)
     if total >= thresholds.phishing:
@@ -166,3 +169,18 @@ def score(
     else:
         verdict, severity = Verdict.CLEAN, None
     return Scored(weighted, total, verdict, severity)
+
+
+def _merged(reasons: Iterable[Reason]) -> list[Reason]:
+    """One reason per check, as rspamd shows one symbol: a check that fired for three files
+    counts once, and its detail names the first few."""
+    details: dict[str, list[str]] = {}
+    for reason in reasons:
+        details.setdefault(reason.check, []).append(reason.detail)
+    merged = []
+    for check, found in details.items():
+        shown = "; ".join(found[:MAX_DETAILS])
+        if len(found) > MAX_DETAILS:
+            shown += f" (+{len(found) - MAX_DETAILS} more)"
+        merged.append(Reason(check, shown, 0.0))
+    return merged
