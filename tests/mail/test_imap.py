@@ -191,6 +191,7 @@ def test_fetch_new_reads_reports_without_marking_them_read(store, pki):
         assert found[0].suspects == [PHISH]
         assert found[1].suspects == [found[1].raw_report]
         assert parse_message(found[1].suspects[0]).subject == "Fwd: suspicious"
+        assert box.uidvalidity == 1  # what the test server announces on SELECT
         assert store.flags(first) == set()  # BODY.PEEK[]: still unread
         assert any("BODY.PEEK[]" in line for line in server.log)
         assert not any("BODY[]" in line.replace("PEEK", "") for line in server.log)

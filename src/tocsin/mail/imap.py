@@ -132,6 +132,8 @@ class ImapMailbox:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self._conn: imaplib.IMAP4 | None = None
+        self.uidvalidity: int | None = None
+        """The open folder's UIDVALIDITY once selected (None before, or if the server omits it)."""
         self._capabilities: frozenset[str] | None = None
 
     def __repr__(self) -> str:
@@ -236,6 +238,10 @@ class ImapMailbox:
             _drop(conn)
             raise
         self._conn = conn
+        # UIDs are only unique with the folder's UIDVALIDITY (a server may renumber a folder)
+        _name, values = conn.response("UIDVALIDITY")
+        value = values[0] if values else None
+        self.uidvalidity = int(value) if isinstance(value, bytes) and value.isdigit() else None
         return conn
 
     def _connect(self) -> imaplib.IMAP4:

@@ -73,9 +73,10 @@ def mailbox_from_settings(settings: Settings) -> ImapMailbox:
 class ReportHandler:
     """What happens to one report: analyse its suspects, store them, answer the reporter."""
 
-    def __init__(self, settings: Settings, mailbox_name: str) -> None:
+    def __init__(self, settings: Settings, mailbox: ImapMailbox, mailbox_name: str) -> None:
         """Build the analyzer once per job run."""
         self.settings = settings
+        self.mailbox = mailbox
         self.mailbox_name = mailbox_name
         self.analyzer = MailAnalyzer(build_policy(settings).policy)
         self.db = Database(settings.workspace_url)
@@ -86,7 +87,9 @@ class ReportHandler:
         """Handle one report; raising leaves it on the server for the next poll."""
         stored = []
         for index, raw in enumerate(report.suspects):
-            source = f"imap:{self.mailbox_name}/{report.uid}"
+            # the folder's UIDVALIDITY keeps ids unique if the server ever renumbers it
+            epoch = self.mailbox.uidvalidity or 0
+            source = f"imap:{self.mailbox_name}/{epoch}/{report.uid}"
             analysis = self.analyzer.analyze_bytes(raw, source=source)
             event_id = make_event_id(f"mail:{source}", index)
             stored.append((analysis, event_id))
@@ -135,7 +138,7 @@ class MailboxJob:
         with self._lock:
             mailbox = mailbox_from_settings(settings)
             address = parse_mailbox_url(settings.mail_imap_url or "")
-            handler = ReportHandler(settings, f"{address.host}/{address.folder}")
+            handler = ReportHandler(settings, mailbox, f"{address.host}/{address.folder}")
             try:
                 report = poll_once(mailbox, handler)
             finally:
