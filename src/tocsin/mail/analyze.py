@@ -148,7 +148,9 @@ class MailAnalyzer:
             msg,
             resolver=self.resolver,
             trusted_authserv_ids=self.policy.trusted_authserv_ids,
-            verify=self.policy.verify_auth,
+            # a message rebuilt from Outlook's .msg has lost its original body bytes, so a
+            # signature could only fail; its recorded Authentication-Results are still read
+            verify=self.policy.verify_auth and not source.lower().endswith(".msg"),
         )
         reasons.extend(auth.reasons)
         reasons.extend(
