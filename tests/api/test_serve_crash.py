@@ -190,6 +190,9 @@ def test_serve_killed_mid_stream_loses_and_doubles_nothing(tmp_path):
                 "the listener to count every acknowledged message",
             )
             assert health(client, serve, read_token)["syslog_messages"] == SYSLOG_MESSAGES
+            # the replay below needs lake files written past the (rewound) checkpoint: on a
+            # loaded machine the consumer may not have flushed yet, so wait for a first file
+            wait_for(lambda: bool(list_files(home / "lake")), 30, "the consumer's first lake file")
             # crash while more is streaming in and the consumer is at work
             firehose.start()
             wait_for(lambda: firehose.sent >= 2000, 10, "the firehose")
