@@ -66,7 +66,8 @@ URL_SHORTENERS: frozenset[str] = _words(
 """Link shorteners and redirectors: the reader cannot see where the link really goes."""
 
 
-def _covered(host: str, table: frozenset[str]) -> bool:
+def covered(host: str, table: frozenset[str]) -> bool:
+    """Whether the host or one of its parent domains is in ``table``."""
     name = host.strip().lower().rstrip(".")
     if len(name) > 253:
         return False  # not a host name, and the walk below would be quadratic
@@ -83,9 +84,9 @@ def _covered(host: str, table: frozenset[str]) -> bool:
 
 def is_freemail(domain: str) -> bool:
     """Whether the domain (or a parent of it) is a free-mail provider."""
-    return _covered(domain, FREEMAIL)
+    return covered(domain, FREEMAIL)
 
 
 def is_shortener(host: str) -> bool:
     """Whether the host (or a parent of it, ``www.bit.ly``) is a URL shortener."""
-    return _covered(host, URL_SHORTENERS)
+    return covered(host, URL_SHORTENERS)

@@ -202,7 +202,7 @@ class MailAnalyzer:
                         0.0,
                     )
                 )
-        reasons.extend(link_reasons(links, self.context, from_domain=msg.from_domain))
+        reasons.extend(link_reasons(links, self.context))
         text = msg.text or (facts.text if facts else "")
         content = content_reasons(msg.subject, msg.from_name, text)
         reasons.extend(content.reasons)

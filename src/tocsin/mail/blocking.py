@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from tocsin.core.event import Reason
 from tocsin.intel.brands import BRANDS
-from tocsin.intel.lists import is_freemail, is_shortener
+from tocsin.intel.lists import covered, is_freemail, is_shortener
 from tocsin.mail.checks import FILE_SHARING, FREE_HOSTING
 from tocsin.mail.message import MailMessage
 
@@ -33,15 +33,10 @@ _BRAND_DOMAINS = frozenset(d for brand in BRANDS for d in brand.domains)
 MAX_URLS = 20
 
 
-def _covered(domain: str, table: frozenset[str]) -> bool:
-    parts = domain.lower().split(".")
-    return any(".".join(parts[i:]) in table for i in range(len(parts) - 1))
-
-
 def blockable_domain(domain: str, protected: Iterable[str] = ()) -> bool:
     """Whether blocking a whole domain would only hurt the impostor."""
     shared = _BRAND_DOMAINS | FREE_HOSTING | FILE_SHARING | frozenset(protected)
-    return not (is_freemail(domain) or is_shortener(domain) or _covered(domain, shared))
+    return not (is_freemail(domain) or is_shortener(domain) or covered(domain, shared))
 
 
 def drafts_for(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tocsin.intel.brands import BRANDS
-from tocsin.intel.lists import is_freemail
+from tocsin.intel.lists import covered, is_freemail
 from tocsin.lake.reader import LakeReader
 
 DATASET = "mail.message"
@@ -81,9 +81,7 @@ def pivots_from(observables: Iterable[tuple[str, str]], subject: str | None = No
         by_type.setdefault(kind, []).append(value)
 
     def keep(domain: str) -> bool:
-        parts = domain.lower().split(".")
-        suffixes = {".".join(parts[i:]) for i in range(len(parts) - 1)}
-        return not is_freemail(domain) and not suffixes & _BRAND_DOMAINS
+        return not is_freemail(domain) and not covered(domain, _BRAND_DOMAINS)
 
     subjects = (subject.strip(),) if subject and len(subject.strip()) >= MIN_SUBJECT else ()
     return Pivots(

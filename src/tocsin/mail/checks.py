@@ -20,7 +20,7 @@ from rapidfuzz.distance import JaroWinkler
 from tocsin.core.event import Reason
 from tocsin.intel.brands import BRANDS, Brand
 from tocsin.intel.indicators import IndicatorSet
-from tocsin.intel.lists import is_freemail, is_shortener
+from tocsin.intel.lists import covered, is_freemail, is_shortener
 from tocsin.intel.lookalike import LookalikeDetector, registrable
 from tocsin.intel.names import Impersonated, NameMatch, NameMatcher
 from tocsin.mail.links import Link
@@ -181,7 +181,7 @@ def sender_reasons(msg: MailMessage, ctx: Context) -> list[Reason]:
                 )
             )
 
-    if domain and (_suffixes(domain, FREE_HOSTING) or _suffixes(domain, SENDER_HOSTING)):
+    if domain and (covered(domain, FREE_HOSTING) or covered(domain, SENDER_HOSTING)):
         reasons.append(
             Reason(
                 "sender.free_hosting",
@@ -302,7 +302,7 @@ def is_ip_host(host: str) -> bool:
     return host.startswith("0x") and all(c in "0123456789abcdefx." for c in host)
 
 
-def link_reasons(links: Iterable[Link], ctx: Context, *, from_domain: str | None) -> list[Reason]:
+def link_reasons(links: Iterable[Link], ctx: Context) -> list[Reason]:
     """Checks on every link: where it goes, what it shows, and what we know of it.
 
     A newsletter repeats the same few hosts hundreds of times, so what depends only on the
@@ -371,7 +371,7 @@ def _host_reasons(host: str, ctx: Context) -> list[tuple[str, str]]:
     reg = registrable(host) or host
     if is_shortener(host):
         found.append(("link.shortener", f"{host} hides where its links go"))
-    if _suffixes(host, FREE_HOSTING):
+    if covered(host, FREE_HOSTING):
         found.append(("link.free_hosting", f"free hosting ({reg})"))
     tld = _tld(host)
     if tld in SUSPICIOUS_TLDS:
@@ -396,14 +396,9 @@ def shares_files(links: Iterable[Link]) -> str | None:
     """The first link to a document-sharing service, if any."""
     for link in links:
         host = link.host
-        if host and _suffixes(host, FILE_SHARING):
+        if host and covered(host, FILE_SHARING):
             return host
     return None
-
-
-def _suffixes(host: str, table: frozenset[str]) -> list[str]:
-    parts = host.split(".")
-    return [s for s in (".".join(parts[i:]) for i in range(len(parts) - 1)) if s in table]
 
 
 def _tld(host: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -149,9 +149,3 @@ def analyze_raw(
             if progress:
                 progress(1)
     return batch
-
-
-def iter_results(batch: Batch) -> Iterator[dict[str, object]]:
-    """The output rows of a batch."""
-    for item in batch.results:
-        yield item.analysis.to_dict()
