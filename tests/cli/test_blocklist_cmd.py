@@ -154,7 +154,7 @@ def test_values_from_a_file_and_from_stdin(home, tmp_path):
         (["add", "evil.com", "--kind", "colour"], 2, "colour"),
         (["remove", "42"], 1, "no block or allow list entry #42"),
         (["remove", "evil.com"], 1, "'evil.com' (domain evil.com) is not on the block or allow"),
-        (["export", "--format", "rpz"], 2, "unknown export format 'rpz'"),
+        (["export", "--format", "bind9"], 2, "unknown export format 'bind9'"),
         (["export"], 2, "--format"),
     ],
 )

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,24 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE = "tocsin.toml"
+
+
+class IntelFeed(BaseModel):
+    """One indicator feed the user configured (``[[intel_feeds]]`` in ``tocsin.toml``)."""
+
+    name: str = Field(description="Short name, shown as each indicator's provenance.")
+    source: str = Field(description="A local path, or an http(s):// URL fetched on schedule.")
+    format: str = Field(
+        default="auto",
+        description="plain, hosts, adblock, rpz, stix, csv, json, jsonl, or auto (sniffed).",
+    )
+    kind: str | None = Field(
+        default=None, description="Kind of a plain list's values (domain, ip, url, ...)."
+    )
+    refresh_hours: float = Field(
+        default=24.0, description="How often `tocsin serve` fetches a URL again (0: never)."
+    )
+    tags: list[str] = Field(default_factory=list, description="Tags given to every indicator.")
 
 
 class Settings(BaseSettings):
@@ -144,6 +162,19 @@ class Settings(BaseSettings):
         description="How sensors ask DNS: off (never: the default, for air-gapped networks), "
         "system, a comma-separated list of server addresses, or file:PATH (a local zone).",
     )
+    protected_domains: list[str] = Field(
+        default_factory=list,
+        description="The organisation's own domains: every sensor flags lookalikes of them "
+        "(mail adds mail_protected_domains).",
+    )
+    intel_feeds: list[IntelFeed] = Field(
+        default_factory=list,
+        description="Indicator feeds from files or URLs ([[intel_feeds]] tables: name, source, "
+        "format, kind, refresh_hours, tags); URLs are fetched only when listed here.",
+    )
+    intel_feed_max_bytes: int = Field(
+        default=256 * 1024 * 1024, description="Largest feed download accepted, in bytes."
+    )
     # anti-phishing (issue 6) ---------------------------------------------------------------
     mail_protected_domains: list[str] = Field(
         default_factory=list,
@@ -213,6 +244,34 @@ class Settings(BaseSettings):
     )
     mail_imap_interval_seconds: float = Field(
         default=60.0, description="How often `tocsin serve` polls the report mailbox."
+    )
+    # DNS security (issue 7) ----------------------------------------------------------------
+    dns_hunt_interval_minutes: float = Field(
+        default=10.0, description="How often `tocsin serve` runs the DNS analytics (0: never)."
+    )
+    dns_hunt_lookback_minutes: float = Field(
+        default=60.0, description="The window each scheduled DNS hunt looks at, in minutes."
+    )
+    dns_detectors: list[str] = Field(
+        default_factory=lambda: ["dga", "tunnel", "new_domain", "lookalike", "indicator"],
+        description="DNS detectors that run: dga, tunnel, new_domain, lookalike, indicator.",
+    )
+    dns_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Overrides of the DNS detectors' thresholds (docs/dns.md lists them).",
+    )
+    dns_allow_domains: list[str] = Field(
+        default_factory=list,
+        description="Domains (and their subdomains) the DNS detectors never flag, added to "
+        "the built-in popular and CDN list: internal zones, vendors' telemetry.",
+    )
+    dns_new_domain_days: float = Field(
+        default=30.0,
+        description="A domain is newly observed when no host asked for it in this many days.",
+    )
+    dns_learning_days: float = Field(
+        default=3.0,
+        description="Days of DNS history needed before newly observed domains raise alerts.",
     )
 
     @field_validator(

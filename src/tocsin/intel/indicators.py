@@ -6,9 +6,11 @@ when they are made, and an ``IndicatorSet`` indexes them in dictionaries: a look
 few dict probes whatever the size of the feeds (a domain walks its labels, an address its
 network prefixes), so a sensor can match every event against millions of indicators.
 
-The feed readers (``parse_feed``, ``load_feed``) take the plain formats threat feeds come in
+The feed readers (``parse_feed``, ``load_feed``) take the formats threat feeds come in
 (one value a line, hosts files, adblock rules, CSV exports as URLhaus and ThreatFox publish
-them, JSON) and turn every line they cannot read into an issue instead of failing.
+them, JSON, DNS Response Policy Zones, STIX 2.1 bundles) and turn every line they cannot read
+into an issue instead of failing. The RPZ and STIX readers live in ``tocsin.intel.rpzfeed``
+and ``tocsin.intel.stixfeed``; ``parse_feed`` is the one entry point for every format.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import csv
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, get_args
@@ -230,7 +232,12 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class Indicator:
-    """One indicator with its provenance; the value is normalised on creation."""
+    """One indicator with its provenance; the value is normalised on creation.
+
+    ``description``, ``confidence`` (0-100, as STIX has it) and ``reference`` (the feed's own
+    id of the record, such as a STIX id) only inform the analyst: two indicators that differ
+    only in them are the same indicator.
+    """
 
     kind: IndicatorKind
     value: str
@@ -238,6 +245,9 @@ class Indicator:
     added: datetime | None = None
     expires: datetime | None = None
     tags: tuple[str, ...] = ()
+    description: str = field(default="", compare=False)
+    confidence: int | None = field(default=None, compare=False)
+    reference: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -441,7 +451,7 @@ class IndicatorSet:
 
 # -- feeds -----------------------------------------------------------------------------
 
-FeedFormat = Literal["plain", "hosts", "adblock", "csv", "json", "jsonl"]
+FeedFormat = Literal["plain", "hosts", "adblock", "csv", "json", "jsonl", "rpz", "stix"]
 FORMATS: frozenset[str] = frozenset(get_args(FeedFormat))
 
 _COMMENTS = ("#", ";", "//")
@@ -519,11 +529,16 @@ class FeedIssue:
 
 @dataclass(frozen=True, slots=True)
 class FeedLoad:
-    """What a feed gave: its indicators, the lines it could not read, the format it was read as."""
+    """What a feed gave: its indicators, the lines it could not read, the format it was read as.
+
+    ``passthru`` counts the allow rules a feed holds (RPZ ``rpz-passthru.``): they are no
+    indicators, so they are counted rather than loaded or reported as issues.
+    """
 
     indicators: tuple[Indicator, ...]
     issues: tuple[FeedIssue, ...]
     format: str
+    passthru: int = 0
 
 
 class _Reader:
@@ -544,6 +559,7 @@ class _Reader:
         self.tags = tags
         self.indicators: list[Indicator] = []
         self.issues: list[FeedIssue] = []
+        self.passthru = 0
 
     def issue(self, line: int | None, reason: str, item: int | None = None) -> None:
         self.issues.append(FeedIssue(self.name, line, reason, item))
@@ -558,7 +574,10 @@ class _Reader:
         added: datetime | None = None,
         expires: datetime | None = None,
         item: int | None = None,
-    ) -> None:
+        description: str = "",
+        confidence: int | None = None,
+        reference: str = "",
+    ) -> Indicator | None:
         text = _refang(raw.strip())
         chosen = self.kind or kind
         if chosen in (None, "ip") and _IP_PORT.match(text):
@@ -569,7 +588,7 @@ class _Reader:
                 self.issue(
                     line, f"cannot tell what kind of indicator {raw.strip()[:80]!r} is", item
                 )
-                return
+                return None
         try:
             indicator = Indicator(
                 chosen,  # type: ignore[arg-type]  # checked by Indicator itself
@@ -577,15 +596,19 @@ class _Reader:
                 self.source,
                 added,
                 expires or self.expires,
-                self.tags + tuple(t for t in tags if t not in self.tags),
+                self.tags + tuple(dict.fromkeys(t for t in tags if t not in self.tags)),
+                description,
+                confidence,
+                reference,
             )
         except IndicatorValueError as exc:
             self.issue(line, str(exc), item)
-            return
+            return None
         self.indicators.append(indicator)
+        return indicator
 
     def result(self, format: str) -> FeedLoad:
-        return FeedLoad(tuple(self.indicators), tuple(self.issues), format)
+        return FeedLoad(tuple(self.indicators), tuple(self.issues), format, self.passthru)
 
 
 def _refang(text: str) -> str:
@@ -687,6 +710,11 @@ def _csv_layout(lines: list[str]) -> _CsvLayout | None:
 def detect_format(text: str) -> FeedFormat:
     """The format of a feed, told from its first lines."""
     head = text.lstrip()[:1]
+    sample = text[:65536]
+    if head in ("{", "[") and (_STIX_BUNDLE.search(sample) or _STIX_21.search(sample)):
+        return "stix"
+    if head not in ("{", "[") and _is_rpz(sample):
+        return "rpz"
     if head == "[" and not text.lstrip()[:9].lower().startswith("[adblock"):
         return "json"
     if head == "{":
@@ -711,6 +739,25 @@ def detect_format(text: str) -> FeedFormat:
         else:
             return "hosts"
     return "plain"
+
+
+_STIX_BUNDLE = re.compile(r'"type"\s*:\s*"bundle"')
+_STIX_21 = re.compile(r'"spec_version"\s*:\s*"2\.1"')
+_RPZ_ORIGIN = re.compile(r"^\$ORIGIN\s", re.MULTILINE | re.IGNORECASE)
+_RPZ_SOA = re.compile(r"\sSOA\s", re.IGNORECASE)
+_RPZ_TTL = re.compile(r"^\$TTL\s", re.MULTILINE | re.IGNORECASE)
+_RPZ_POLICY = re.compile(
+    r"\sCNAME\s+(?:\*?\.|rpz-passthru\.|rpz-drop\.)\s*(?:;.*)?$", re.MULTILINE | re.IGNORECASE
+)
+
+
+def _is_rpz(sample: str) -> bool:
+    """A zone file: an ``$ORIGIN``, or a SOA record beside ``$TTL`` or policy records."""
+    if _RPZ_ORIGIN.search(sample):
+        return True
+    if not _RPZ_SOA.search(sample):
+        return False
+    return bool(_RPZ_TTL.search(sample) or _RPZ_POLICY.search(sample))
 
 
 def _read_plain(reader: _Reader, lines: list[str]) -> None:
@@ -884,6 +931,11 @@ def parse_feed(
     text = text.removeprefix("\ufeff")
     reader = _Reader(name, kind, source or name, _aware(expires), tuple(tags))
     chosen = format or detect_format(text)
+    if chosen == "stix":
+        from tocsin.intel.stixfeed import read_stix
+
+        read_stix(reader, text)
+        return reader.result(chosen)
     if chosen == "json":
         _read_json(reader, text)
         return reader.result(chosen)
@@ -909,6 +961,10 @@ def parse_feed(
         _read_hosts(reader, lines)
     elif chosen == "adblock":
         _read_adblock(reader, lines)
+    elif chosen == "rpz":
+        from tocsin.intel.rpzfeed import read_rpz
+
+        read_rpz(reader, lines)
     else:
         _read_plain(reader, lines)
     return reader.result(chosen)

@@ -90,3 +90,62 @@ def is_freemail(domain: str) -> bool:
 def is_shortener(host: str) -> bool:
     """Whether the host (or a parent of it, ``www.bit.ly``) is a URL shortener."""
     return covered(host, URL_SHORTENERS)
+
+
+INFRASTRUCTURE: frozenset[str] = _words(
+    # Content delivery and cloud edges: random-looking host names and many subdomains are how
+    # they name customers, objects and edge nodes, not how malware talks.
+    "akamai.net akamaiedge.net akamaihd.net akamaized.net akamaitechnologies.com edgekey.net "
+    "edgesuite.net akadns.net akamai.com akam.net "
+    "cloudfront.net amazonaws.com awsdns-cn.com amazontrust.com aws.dev awsstatic.com "
+    "cloudflare.com cloudflare.net cloudflare-dns.com cloudflareinsights.com "
+    "fastly.net fastlylb.net fastly-edge.com "
+    "azureedge.net azurefd.net azure.com azure.net azurewebsites.net cloudapp.net "
+    "cloudapp.azure.com trafficmanager.net windows.net msedge.net "
+    "googleusercontent.com googleapis.com gstatic.com googlevideo.com ggpht.com 1e100.net "
+    "gvt1.com gvt2.com appspot.com cdn.ampproject.org "
+    "llnwd.net llnw.net limelight.com edgecastcdn.net "
+    "b-cdn.net bunny.net kxcdn.com jsdelivr.net unpkg.com cdnjs.com "
+    "stackpathdns.com hwcdn.net cdn77.org "
+    "fbcdn.net cdninstagram.com whatsapp.net twimg.com "
+    # Operating systems, updates and time: every machine asks them all day.
+    "microsoft.com windows.com windowsupdate.com msftncsi.com msftconnecttest.com "
+    "office.com office.net office365.com microsoftonline.com live.com msn.com bing.com "
+    "skype.com lync.com teams.microsoft.com sharepoint.com onedrive.com "
+    "msauth.net msftauth.net msocsp.com digicert.com "
+    "apple.com icloud.com mzstatic.com apple-dns.net aaplimg.com cdn-apple.com "
+    "google.com youtube.com gmail.com android.com "
+    "ubuntu.com canonical.com debian.org fedoraproject.org redhat.com centos.org "
+    "snapcraft.io launchpad.net pool.ntp.org ntp.org "
+    # Certificate checks (OCSP, CRL)
+    "letsencrypt.org lencr.org sectigo.com globalsign.com entrust.net usertrust.com "
+    "godaddy.com pki.goog verisign.com "
+    # Security products' reputation and telemetry lookups over DNS
+    "sophosxl.net sophos.com mcafee.com mcafee-cloud.com trendmicro.com "
+    "eset.com e5.sk avast.com avcdn.net avg.com kaspersky.com kaspersky-labs.com "
+    "symantec.com symantecliveupdate.com norton.com broadcom.com crowdstrike.com "
+    "sentinelone.net bitdefender.com bitdefender.net malwarebytes.com paloaltonetworks.com "
+    "zscaler.net zscaler.com opendns.com umbrella.com fortinet.net fortiguard.com "
+    # Spam block lists queried by mail servers: one lookup per sender address
+    "spamhaus.org spamhaus.net spamcop.net barracudacentral.org sorbs.net surbl.org "
+    "uribl.com mailspike.net senderscore.com dnswl.org abuseat.org "
+    # Reverse lookups: one name per address, many addresses
+    "in-addr.arpa ip6.arpa"
+)
+"""Infrastructure the DNS detectors never flag: CDNs, clouds, updates, reputation lookups."""
+
+POPULAR: frozenset[str] = _words(
+    "google.com youtube.com facebook.com instagram.com twitter.com x.com linkedin.com "
+    "wikipedia.org wikimedia.org amazon.com ebay.com yahoo.com reddit.com netflix.com "
+    "nflxvideo.net nflxso.net spotify.com scdn.co zoom.us slack.com slack-edge.com "
+    "github.com githubusercontent.com github.io gitlab.com atlassian.com atlassian.net "
+    "bitbucket.org stackoverflow.com dropbox.com dropboxapi.com box.com salesforce.com "
+    "force.com adobe.com adobe.io typekit.net paypal.com whatsapp.com tiktok.com "
+    "tiktokcdn.com pinterest.com tumblr.com wordpress.com wp.com medium.com "
+    "cnn.com bbc.co.uk bbc.com nytimes.com theguardian.com reuters.com bloomberg.com "
+    "doubleclick.net googlesyndication.com google-analytics.com googletagmanager.com "
+    "googleadservices.com demdex.net omtrdc.net hubspot.com zendesk.com "
+    "okta.com oktacdn.com duosecurity.com webex.com docusign.net docusign.com "
+    "pypi.org pythonhosted.org npmjs.org npmjs.com docker.io docker.com"
+)
+"""Popular services, written here from common knowledge: never newly observed, never DGA."""

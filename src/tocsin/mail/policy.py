@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tocsin.core.errors import InvalidInputError, TocsinError
 from tocsin.core.settings import Settings
 from tocsin.intel.brands import BRANDS, Brand
-from tocsin.intel.indicators import IndicatorSet, load_feed
+from tocsin.intel.feeds import load_feeds
 from tocsin.intel.names import Impersonated
 from tocsin.intel.resolver import resolver_from_setting
 from tocsin.mail.analyze import MailPolicy
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 _VIP = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<addresses>[^<>]*)>\s*$")
 WORKSPACE_FILE = "workspace.db"  # the SQLite workspace of a home (Settings.workspace_url)
-FEED_SUFFIXES = (".txt", ".csv", ".json", ".jsonl", ".list", ".hosts")
 
 
 @dataclass(slots=True)
@@ -60,15 +59,6 @@ def parse_brand(text: str) -> Brand:
     return Brand(name.strip(), tuple(d.strip().lower() for d in domains.split()))
 
 
-def feed_paths(settings: Settings, extra: Sequence[Path] = ()) -> list[Path]:
-    """The indicator feeds: settings, ``--intel`` options and ``<home>/intel/`` files."""
-    paths = [*settings.mail_intel_feeds, *extra]
-    folder = settings.home / "intel"
-    if folder.is_dir():
-        paths += sorted(p for p in folder.iterdir() if p.suffix.lower() in FEED_SUFFIXES)
-    return list(dict.fromkeys(paths))
-
-
 def build_policy(
     settings: Settings,
     *,
@@ -97,17 +87,11 @@ def build_policy(
             brands.append(parse_brand(text))
         except InvalidInputError as exc:
             issues.append(str(exc))
-    indicators = IndicatorSet()
-    feeds: list[tuple[str, int]] = []
-    for path in feed_paths(settings, intel):
-        try:
-            loaded = load_feed(path, source=path.name)
-        except OSError as exc:
-            issues.append(f"{path}: cannot read the indicator list ({exc.strerror or exc})")
-            continue
-        indicators.extend(loaded.indicators)
-        issues.extend(str(i) for i in loaded.issues[:20])
-        feeds.append((str(path), len(loaded.indicators)))
+    # the same feeds every sensor reads (intel_feeds, mail_intel_feeds, <home>/intel/)
+    loaded = load_feeds(settings, extra=intel)
+    indicators = loaded.indicators
+    issues.extend(loaded.issues)
+    feeds = [(status.source, status.count) for status in loaded.feeds]
     policy = MailPolicy(
         protected_domains=tuple(
             dict.fromkeys(
