@@ -183,7 +183,7 @@ async def block(
         actor,
         alert_id,
         ttl=ttl,
-        protected=svc.settings.mail_protected_domains,
+        protected=svc.settings.organisation_domains,
     )
     request.app.state.mail_analyzer = None  # the next analysis reads the new entries
     return {"alert_id": alert_id, "entries": [r.to_dict() for r in results]}

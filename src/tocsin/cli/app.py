@@ -22,6 +22,7 @@ LAZY_GROUPS: dict[str, str] = {
     "alerts": "tocsin.cli.alerts_cmd",
     "blocklist": "tocsin.cli.blocklist_cmd",
     "cases": "tocsin.cli.cases_cmd",
+    "dns": "tocsin.cli.dns_cmd",
     "intel": "tocsin.cli.intel_cmd",
     "lake": "tocsin.cli.lake_cmd",
     "mail": "tocsin.cli.mail_cmd",

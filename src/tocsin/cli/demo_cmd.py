@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,10 +41,10 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
                 f"{str(home)!r} exists and is not a demo home; set TOCSIN_HOME to another folder"
             )
         shutil.rmtree(home)
-    settings = load_settings(home=home, api_docs=True, mail_protected_domains=[DEMO_DOMAIN])
+    settings = load_settings(home=home, api_docs=True, protected_domains=[DEMO_DOMAIN])
     init_home(settings)
     with (home / "tocsin.toml").open("a") as config:
-        config.write(f'\n# the demo organisation\nmail_protected_domains = ["{DEMO_DOMAIN}"]\n')
+        config.write(f'\n# the demo organisation\nprotected_domains = ["{DEMO_DOMAIN}"]\n')
     (home / MARKER).write_text("created by tocsin demo; deleted by the next demo run\n")
     stderr.print(Panel(escape(SCENARIO_SUMMARY), title="tocsin demo: the scenario"))
 
@@ -63,6 +63,7 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
         stderr.print(f"  {escape(label):<28} {hits:>6,} hits   tocsin search {escape(repr(query))}")
 
     _demo_mail(settings, workspace)
+    _demo_dns(settings)
     ops = seed_operations(workspace, reader)
     _print_queue(workspace, ops.alerts, ops.case_id)
     token, _info = workspace.tokens.create("demo", ["read", "ingest"], expires_days=1)
@@ -118,6 +119,21 @@ def _demo_mail(settings: Settings, workspace: Workspace) -> None:
         f"{len(paths)} emails analysed ({verdicts.count('phishing')} phishing, "
         f"{verdicts.count('suspicious')} suspicious, {verdicts.count('clean')} clean; "
         f"{report.alerts_new} alert(s)): tocsin mail analyze {escape(str(folder))}"
+    )
+
+
+def _demo_dns(settings: Settings) -> None:
+    """The DNS detectors over the scenario's day: the DGA host, the tunnel, the lookalike."""
+    from tocsin.demo.common import WINDOW
+    from tocsin.dns.hunt import hunt_dns
+
+    now = datetime.now(UTC)
+    # the whole day of the scenario; its history starts with it, so new domains only learn
+    report = hunt_dns(settings, since=now - WINDOW - timedelta(hours=1), until=now)
+    found = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(report.by_detector().items()))
+    stderr.print(
+        f"DNS: {report.events:,} lookups by {report.clients} clients; findings: {found or 'none'}"
+        f" ({report.alerts_new} alert(s)): tocsin dns hunt --since -25h"
     )
 
 

@@ -186,7 +186,7 @@ def block(
                 Principal.local(),
                 alert_id,
                 ttl=ttl,
-                protected=current.mail_protected_domains,
+                protected=current.organisation_domains,
             ):
                 entry = result.entry
                 rows.append(

@@ -306,6 +306,16 @@ class Settings(BaseSettings):
         """Read explicit keywords, then the environment; the TOML file is merged in `load`."""
         return (init_settings, env_settings)
 
+    @property
+    def organisation_domains(self) -> tuple[str, ...]:
+        """The protected domains of every sensor: ``protected_domains`` then mail's own."""
+        found: dict[str, None] = {}
+        for domain in [*self.protected_domains, *self.mail_protected_domains]:
+            text = domain.strip().lower().rstrip(".")
+            if text:
+                found.setdefault(text, None)
+        return tuple(found)
+
     # Paths inside the home -------------------------------------------------------------
     @property
     def lake_dir(self) -> Path:

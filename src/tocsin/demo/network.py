@@ -107,7 +107,7 @@ class _NetworkLog(_Base):
         row = (
             _zeek_time(when), uid, client, str(port), DC_IP, "53", "udp",
             str(self.rng.randrange(65536)), f"{rtt:.6f}", name, "1", "C_INTERNET",
-            {"A": "1", "SRV": "33"}[qtype], qtype, *rcode, "F", "F", "T", "T", "0",
+            {"A": "1", "SRV": "33", "TXT": "16"}[qtype], qtype, *rcode, "F", "F", "T", "T", "0",
             ",".join(answers) or "-", ",".join("300.000000" for _ in answers) or "-", "F",
         )  # fmt: skip
         self._line("dns", when, "\t".join(row))

@@ -36,6 +36,7 @@ from tocsin.demo.common import (
     LOOKALIKE_DOMAIN,
     MGMT_IP,
     NETBIOS_DOMAIN,
+    TUNNEL_DOMAIN,
     VICTIM_HOST,
     VICTIM_IP,
     VICTIM_USER,
@@ -44,6 +45,7 @@ from tocsin.demo.common import (
     _sort_key,
     _write,
 )
+from tocsin.demo.dnsthreats import _DnsThreats
 from tocsin.demo.network import _zeek_header
 from tocsin.demo.story import _Story
 from tocsin.demo.windows import _CHANNELS, _user
@@ -62,6 +64,7 @@ __all__ = [
     "MGMT_IP",
     "NETBIOS_DOMAIN",
     "SCENARIO_SUMMARY",
+    "TUNNEL_DOMAIN",
     "VICTIM_HOST",
     "VICTIM_IP",
     "VICTIM_USER",
@@ -82,6 +85,8 @@ Example Corp ({DOMAIN}), the last 24 hours of ordinary work, and:
     PSEXESVC is installed and ntdsutil copies the AD database.
  5. bastion: SSH brute force from {ATTACKER_IP}, a login as deploy,
     curl | bash from {C2_IP}, and a backdoor user '{BACKDOOR_USER}'.
+ 6. web01 sends a database dump out over DNS: TXT questions under {TUNNEL_DOMAIN}.
+ 7. Another workstation's malware walks a DGA: bursts of random .com/.net names, NXDOMAIN.
 Sources: Sysmon, Security and System (Winlogbeat), auth.log, syslog,
 auditd, Zeek conn.log and dns.log, Suricata EVE."""
 """A few lines describing the story, for the demo banner."""
@@ -101,10 +106,12 @@ def expected_markers() -> dict[str, str]:
         "backdoor user": "type:ADD_USER",
         "beacon": f"id.resp_h:{C2_IP}",
         "Suricata alerts": "event_type:alert",
+        "DNS tunnel": f"dns.question.name:*.{TUNNEL_DOMAIN}",
+        "DGA lookups (NXDOMAIN)": "dns.response_code:NXDOMAIN",
     }
 
 
-class _Scenario(_Story, _Background):
+class _Scenario(_Story, _Background, _DnsThreats):
     """Builds every record of the scenario in memory, then writes the files."""
 
     def __init__(self, end: datetime, seed: int, background_hosts: int) -> None:
@@ -136,6 +143,9 @@ class _Scenario(_Story, _Background):
         self.phishing(story)
         self.lateral(self._after(story, 95 * 60, 100 * 60))
         self.linux_intrusion(self._after(story, 150 * 60, 160 * 60))
+        self.dns_tunnel(self._after(story, 175 * 60, 180 * 60))
+        if len(self.hosts) > 2:
+            self.dga_outbreak(self.hosts[2].ip, self._after(story, 60 * 60, 70 * 60))
 
     def write(self, folder: Path) -> list[Path]:
         """Sort each file's records by time and write them; return the paths."""

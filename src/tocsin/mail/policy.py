@@ -95,7 +95,7 @@ def build_policy(
     policy = MailPolicy(
         protected_domains=tuple(
             dict.fromkeys(
-                d.strip().lower() for d in [*settings.mail_protected_domains, *protected_domains]
+                d.strip().lower() for d in [*settings.organisation_domains, *protected_domains]
             )
         ),
         vips=tuple(vip_entries),

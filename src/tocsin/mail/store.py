@@ -190,7 +190,7 @@ def store_analyses(
                         mail_principal(),
                         result.created[0],
                         ttl=block_ttl(settings),
-                        protected=settings.mail_protected_domains,
+                        protected=settings.organisation_domains,
                     )
                 )
     finally:

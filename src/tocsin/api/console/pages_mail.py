@@ -148,7 +148,7 @@ def mail_block(
         viewer.principal,
         alert_id,
         ttl=block_ttl(svc.settings),
-        protected=svc.settings.mail_protected_domains,
+        protected=svc.settings.organisation_domains,
     )
     counts: dict[str, int] = {}
     for result in results:

@@ -1,0 +1,1 @@
+"""DNS security: every lookup in the lake, DGA, tunnels, lookalikes, indicators."""
