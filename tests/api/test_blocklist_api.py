@@ -73,9 +73,9 @@ async def test_a_responder_adds_and_everyone_reads_and_exports(ws_api):
             EXPORT, params={"format": "domains", "list": "allow"}, headers=reader
         )
         assert allowed.text.endswith("# count: 1\nsafe.evil.com\n")
-        unknown = await client.get(EXPORT, params={"format": "rpz"}, headers=reader)
+        unknown = await client.get(EXPORT, params={"format": "bind9"}, headers=reader)
         assert unknown.status_code == 400
-        assert "unknown export format 'rpz'" in unknown.json()["detail"]
+        assert "unknown export format 'bind9'" in unknown.json()["detail"]
 
         entry_id = first["entry"]["id"]
         shown = await client.get(f"{LISTS}/{entry_id}", headers=reader)

@@ -16,6 +16,7 @@ from tocsin.api import (
     routes_auth,
     routes_blocklist,
     routes_cases,
+    routes_dns,
     routes_ingest,
     routes_mail,
     routes_metrics,
@@ -99,6 +100,7 @@ def create_app(
         routes_ingest,
         routes_search,
         routes_mail,
+        routes_dns,
     ):
         app.include_router(module.router)
     mount_console(app)

@@ -75,25 +75,35 @@ class HuntContext:
         """Run a query and fetch every row."""
         return self.con.execute(sql, dict(params or {})).fetchall()
 
-    def event_ids(self, client: str | None, domain: str | None) -> tuple[tuple[str, ...], Any, Any]:
-        """The first events of a client's lookups under a domain, and their time span."""
-        limit = int(self.t("events.per_finding"))
-        where = ["n.domain = $domain" if domain is not None else "true"]
-        params: dict[str, object] = {"limit": limit}
-        if domain is not None:
-            params["domain"] = domain
-        if client is not None:
-            where.append("l.client = $client")
-            params["client"] = client
-        rows = self.rows(
-            "SELECT list(l.id ORDER BY l.ts)[1:$limit], min(l.ts), max(l.ts) "
-            "FROM lookups l JOIN names n USING (name) WHERE " + " AND ".join(where),
-            params,
+    def events(
+        self, keys: Sequence[tuple[int, str | None, str]], *, by: str
+    ) -> dict[int, tuple[tuple[str, ...], Any, Any]]:
+        """The first events and time span of each finding, in one query for all of them.
+
+        ``keys`` are ``(finding, client, value)`` rows, several per finding when it covers
+        several domains; ``by`` says whether a value is a registered ``domain`` or a ``name``.
+        """
+        if not keys:
+            return {}
+        self.con.execute("DROP TABLE IF EXISTS finding_keys")
+        self.con.execute(
+            "CREATE TEMP TABLE finding_keys (k INTEGER, client VARCHAR, value VARCHAR)"
         )
-        if not rows or rows[0][0] is None:
-            return (), None, None
-        ids, first, last = rows[0]
-        return tuple(i for i in ids if i), first, last
+        self.con.executemany(
+            "INSERT INTO finding_keys VALUES (?, ?, ?)",
+            [(k, client or "", value) for k, client, value in keys],
+        )
+        sql = (
+            "SELECT k.k, list(l.id ORDER BY l.ts)[1:$limit], min(l.ts), max(l.ts) "
+            "FROM lookups l JOIN names n USING (name) JOIN finding_keys k "
+            "ON coalesce(l.client, '') = k.client AND n.domain = k.value GROUP BY k.k"
+            if by == "domain"
+            else "SELECT k.k, list(l.id ORDER BY l.ts)[1:$limit], min(l.ts), max(l.ts) "
+            "FROM lookups l JOIN finding_keys k "
+            "ON coalesce(l.client, '') = k.client AND l.name = k.value GROUP BY k.k"
+        )
+        rows = self.rows(sql, {"limit": int(self.t("events.per_finding"))})
+        return {int(k): (tuple(i for i in ids if i), first, last) for k, ids, first, last in rows}
 
 
 # -- DGA ------------------------------------------------------------------------------------
@@ -103,68 +113,75 @@ def detect_dga(ctx: HuntContext) -> list[Finding]:
     """Hosts that asked for many random-looking registered domains, most of them NXDOMAIN."""
     from tocsin.dns import dga
 
-    rows = ctx.con.execute(
-        "SELECT p.client, n.domain, max(n.dga) AS score, "
-        "bool_or(p.nx) AND NOT bool_or(p.ok) AS nx, sum(p.lookups) AS lookups "
+    con = ctx.con
+    con.execute("DROP TABLE IF EXISTS dga_pairs")
+    # one row per client and registered domain; clients numbered in SQL (sorting millions of
+    # Python strings would cost more than the whole query)
+    con.execute(
+        "CREATE TEMP TABLE dga_pairs AS SELECT "
+        "(dense_rank() OVER (ORDER BY p.client) - 1)::INTEGER AS cid, p.client, n.domain, "
+        "max(n.dga) AS score, bool_or(p.nx) AND NOT bool_or(p.ok) AS nx, "
+        "sum(p.lookups)::BIGINT AS lookups "
         "FROM pairs p JOIN names n USING (name) "
         "WHERE n.domain IS NOT NULL AND NOT n.allowed AND p.client IS NOT NULL "
         "GROUP BY p.client, n.domain"
-    ).fetchnumpy()
-    if len(rows["client"]) == 0:
-        return []
-    clients, index = np.unique(np.asarray(rows["client"], dtype=object), return_inverse=True)
-    scores = np.asarray(rows["score"], dtype=np.float64)
-    nx = np.asarray(rows["nx"], dtype=bool)
-    lookups = np.asarray(rows["lookups"], dtype=np.int64)
-    thresholds = {k: v for k, v in ctx.thresholds.items() if k.startswith("dga.")}
-    host = dga.score_hosts(
-        index, scores, nx, lookups, n_clients=len(clients), thresholds=thresholds or None
     )
-    domains = np.asarray(rows["domain"], dtype=object)
+    arrays = con.execute("SELECT cid, score, nx, lookups FROM dga_pairs").fetchnumpy()
+    if len(arrays["cid"]) == 0:
+        return []
+    index = np.asarray(arrays["cid"], dtype=np.int64)
+    scores = np.nan_to_num(np.asarray(arrays["score"], dtype=np.float64), nan=0.0)
+    host = dga.score_hosts(
+        index,
+        scores,
+        np.asarray(arrays["nx"], dtype=bool),
+        np.asarray(arrays["lookups"], dtype=np.int64),
+        n_clients=int(index.max()) + 1,
+        thresholds={k: v for k, v in ctx.thresholds.items() if k.startswith("dga.")} or None,
+    )
+    flagged = [int(i) for i in np.flatnonzero(host.flagged)]
+    if not flagged:
+        return []
+    samples: dict[int, list[str]] = {}
+    clients: dict[int, str] = {}
+    for cid, client, domain in ctx.rows(
+        "SELECT cid, client, domain FROM ("
+        "SELECT cid, client, domain, row_number() OVER "
+        "(PARTITION BY cid ORDER BY nx DESC, score DESC NULLS LAST, domain) AS rank "
+        "FROM dga_pairs WHERE list_contains($ids, cid)) WHERE rank <= 10 ORDER BY cid, rank",
+        {"ids": flagged},
+    ):
+        clients[int(cid)] = str(client)
+        samples.setdefault(int(cid), []).append(str(domain))
+    events = ctx.events(
+        [(cid, clients[cid], domain) for cid in flagged for domain in samples.get(cid, ())],
+        by="domain",
+    )
     findings: list[Finding] = []
-    for i in np.flatnonzero(host.flagged):
-        mine = index == i
-        order = np.lexsort((-scores[mine], ~nx[mine]))  # NXDOMAIN first, then by score
-        samples = [str(d) for d in domains[mine][order][:10]]
-        client = str(clients[i])
-        ids, first, last = _sample_events(ctx, client, samples)
-        score = float(host.score[i])
+    for cid in flagged:
+        client, names = clients[cid], samples.get(cid, [])
+        ids, first, last = events.get(cid, ((), None, None))
+        score = float(host.score[cid])
         findings.append(
             Finding(
                 detector="dns.dga",
                 severity=dga.severity_for(score),
                 title=(
-                    f"DGA-like lookups from {client}: {int(host.random_domains[i])} random-looking "
-                    f"domains, {int(host.nx_domains[i])} NXDOMAIN"
+                    f"DGA-like lookups from {client}: {int(host.random_domains[cid])} "
+                    f"random-looking domains, {int(host.nx_domains[cid])} NXDOMAIN"
                 ),
                 client=client,
                 domain=None,
                 score=score,
-                reasons=tuple(dga.host_reasons(host, int(i), samples)),
+                reasons=tuple(dga.host_reasons(host, cid, names)),
                 event_ids=ids,
                 first_seen=first,
                 last_seen=last,
-                names=tuple(samples),
-                fields={"dns.nx_domains": int(host.nx_domains[i])},
+                names=tuple(names),
+                fields={"dns.nx_domains": int(host.nx_domains[cid])},
             )
         )
     return findings
-
-
-def _sample_events(
-    ctx: HuntContext, client: str, domains: Sequence[str]
-) -> tuple[tuple[str, ...], Any, Any]:
-    limit = int(ctx.t("events.per_finding"))
-    rows = ctx.rows(
-        "SELECT list(l.id ORDER BY l.ts)[1:$limit], min(l.ts), max(l.ts) "
-        "FROM lookups l JOIN names n USING (name) "
-        "WHERE l.client = $client AND list_contains($domains, n.domain)",
-        {"limit": limit, "client": client, "domains": list(domains)},
-    )
-    if not rows or rows[0][0] is None:
-        return (), None, None
-    ids, first, last = rows[0]
-    return tuple(i for i in ids if i), first, last
 
 
 # -- tunnels --------------------------------------------------------------------------------
@@ -273,16 +290,21 @@ def detect_tunnels(ctx: HuntContext) -> list[Finding]:
     if not candidates:
         return []
     entropy = _sub_entropy(ctx, candidates)
-    findings: list[Finding] = []
+    scored = []
     for stats in candidates:
         stats = TunnelStats(
             **{**_fields(stats), "entropy": entropy.get((stats.client, stats.domain), 0.0)}
         )
         score, reasons = tunnel_score(stats, ctx.thresholds)
-        if score < ctx.t("tunnel.score"):
-            continue
-        ids, first, last = ctx.event_ids(stats.client, stats.domain)
-        samples = _sample_names(ctx, stats.client, stats.domain)
+        if score >= ctx.t("tunnel.score"):
+            scored.append((stats, score, reasons))
+    keys = [(k, stats.client, stats.domain) for k, (stats, _s, _r) in enumerate(scored)]
+    events = ctx.events(keys, by="domain")
+    names = _sample_names(ctx)
+    findings: list[Finding] = []
+    for k, (stats, score, reasons) in enumerate(scored):
+        ids, first, last = events.get(k, ((), None, None))
+        samples = names.get(k, ())
         findings.append(
             Finding(
                 detector="dns.tunnel",
@@ -333,16 +355,29 @@ def _sub_entropy(
     return {key: total / count for key, (total, count) in sums.items() if count}
 
 
-def _sample_names(ctx: HuntContext, client: str, domain: str) -> tuple[str, ...]:
+def _sample_names(ctx: HuntContext) -> dict[int, tuple[str, ...]]:
+    """The first ten names each finding of ``finding_keys`` asked for."""
     rows = ctx.rows(
-        "SELECT p.name FROM pairs p JOIN names n USING (name) "
-        "WHERE n.domain = $domain AND p.client = $client ORDER BY p.first LIMIT 10",
-        {"domain": domain, "client": client},
+        "SELECT k.k, list(p.name ORDER BY p.first, p.name)[1:10] FROM pairs p "
+        "JOIN names n USING (name) JOIN finding_keys k "
+        "ON coalesce(p.client, '') = k.client AND n.domain = k.value GROUP BY k.k"
     )
-    return tuple(str(r[0]) for r in rows)
+    return {int(k): tuple(str(n) for n in names) for k, names in rows}
 
 
 # -- lookalikes and indicators ------------------------------------------------------------------
+
+
+def _clients_of(ctx: HuntContext, names: Sequence[str]) -> list[tuple[str, str | None, int]]:
+    """Who asked for each of these names, and how often: ``(name, client, lookups)``."""
+    if not names:
+        return []
+    rows = ctx.rows(
+        "SELECT name, client, sum(lookups)::BIGINT FROM pairs "
+        "WHERE list_contains($names, name) GROUP BY name, client ORDER BY name, client",
+        {"names": list(names)},
+    )
+    return [(str(n), None if c is None else str(c), int(count)) for n, c, count in rows]
 
 
 def detect_lookalikes(ctx: HuntContext) -> list[Finding]:
@@ -351,61 +386,37 @@ def detect_lookalikes(ctx: HuntContext) -> list[Finding]:
     if detector is None or not detector.protected:
         return []
     names = [str(r[0]) for r in ctx.rows("SELECT name FROM names WHERE NOT allowed")]
-    check_many = getattr(detector, "check_many", None)
-    results = check_many(names) if check_many else [detector.check(n) for n in names]
-    hits: dict[str, list[tuple[str, Any]]] = {}
-    for name, match in zip(names, results, strict=True):
-        if match is not None:
-            hits.setdefault(match.protected, []).append((name, match))
+    matches = {
+        name: match
+        for name, match in zip(names, detector.check_many(names), strict=True)
+        if match is not None
+    }
+    asked = _clients_of(ctx, sorted(matches))
+    events = ctx.events([(k, c, n) for k, (n, c, _) in enumerate(asked)], by="name")
     findings: list[Finding] = []
-    for protected, matches in hits.items():
-        for name, match in matches:
-            for client, count in ctx.rows(
-                "SELECT client, sum(lookups) FROM pairs WHERE name = $name GROUP BY client",
-                {"name": name},
-            ):
-                client_text = str(client) if client is not None else None
-                ids, first, last = _name_events(ctx, client_text, name)
-                findings.append(
-                    Finding(
-                        detector="dns.lookalike",
-                        severity="high",
-                        title=f"{client_text or 'A host'} looked up {name}, a lookalike of "
-                        f"{protected}",
-                        client=client_text,
-                        domain=match.domain if hasattr(match, "domain") else name,
-                        score=1.0,
-                        reasons=(
-                            Reason(f"dns.lookalike.{match.technique}", match.detail, 1.0),
-                            Reason(
-                                "dns.lookalike.lookups",
-                                f"{int(count)} lookups of {name} by {client_text}",
-                                0.0,
-                            ),
-                        ),
-                        event_ids=ids,
-                        first_seen=first,
-                        last_seen=last,
-                        names=(name,),
-                        fields={"dns.protected_domain": protected},
-                    )
-                )
+    for k, (name, client, count) in enumerate(asked):
+        match = matches[name]
+        ids, first, last = events.get(k, ((), None, None))
+        findings.append(
+            Finding(
+                detector="dns.lookalike",
+                severity="high",
+                title=f"{client or 'A host'} looked up {name}, a lookalike of {match.protected}",
+                client=client,
+                domain=match.domain,
+                score=1.0,
+                reasons=(
+                    Reason(f"dns.lookalike.{match.technique}", match.detail, 1.0),
+                    Reason("dns.lookalike.lookups", f"{count} lookups of {name} by {client}", 0.0),
+                ),
+                event_ids=ids,
+                first_seen=first,
+                last_seen=last,
+                names=(name,),
+                fields={"dns.protected_domain": match.protected},
+            )
+        )
     return findings
-
-
-def _name_events(
-    ctx: HuntContext, client: str | None, name: str
-) -> tuple[tuple[str, ...], Any, Any]:
-    limit = int(ctx.t("events.per_finding"))
-    rows = ctx.rows(
-        "SELECT list(id ORDER BY ts)[1:$limit], min(ts), max(ts) FROM lookups "
-        "WHERE name = $name AND client IS NOT DISTINCT FROM $client",
-        {"limit": limit, "name": name, "client": client},
-    )
-    if not rows or rows[0][0] is None:
-        return (), None, None
-    ids, first, last = rows[0]
-    return tuple(i for i in ids if i), first, last
 
 
 def detect_indicators(ctx: HuntContext) -> list[Finding]:
@@ -413,11 +424,16 @@ def detect_indicators(ctx: HuntContext) -> list[Finding]:
     indicators = ctx.indicators
     if not indicators:
         return []
-    findings: list[Finding] = []
+    hits: dict[str, list[Any]] = {}
     for (name,) in ctx.rows("SELECT name FROM names"):
-        hits = indicators.match_domain(str(name), now=ctx.until)
-        if not hits:
-            continue
+        found = indicators.match_domain(str(name), now=ctx.until)
+        if found:
+            hits[str(name)] = found
+    asked = _clients_of(ctx, sorted(hits))
+    events = ctx.events([(k, c, n) for k, (n, c, _) in enumerate(asked)], by="name")
+    findings: list[Finding] = []
+    for k, (name, client, count) in enumerate(asked):
+        found = hits[name]
         reasons = tuple(
             Reason(
                 "dns.indicator." + (hit.source or "feed"),
@@ -426,29 +442,24 @@ def detect_indicators(ctx: HuntContext) -> list[Finding]:
                 + (f": {hit.description}" if hit.description else ""),
                 1.0,
             )
-            for hit in hits[:5]
+            for hit in found[:5]
         )
-        for client, count in ctx.rows(
-            "SELECT client, sum(lookups) FROM pairs WHERE name = $name GROUP BY client",
-            {"name": name},
-        ):
-            client_text = str(client) if client is not None else None
-            ids, first, last = _name_events(ctx, client_text, str(name))
-            findings.append(
-                Finding(
-                    detector="dns.indicator",
-                    severity="high",
-                    title=f"{client_text or 'A host'} looked up {name}, a known-bad domain "
-                    f"({hits[0].source or 'indicator'})",
-                    client=client_text,
-                    domain=str(name),
-                    score=1.0,
-                    reasons=reasons,
-                    event_ids=ids,
-                    first_seen=first,
-                    last_seen=last,
-                    names=(str(name),),
-                    fields={"dns.indicator": hits[0].value, "lookups": int(count)},
-                )
+        ids, first, last = events.get(k, ((), None, None))
+        findings.append(
+            Finding(
+                detector="dns.indicator",
+                severity="high",
+                title=f"{client or 'A host'} looked up {name}, a known-bad domain "
+                f"({found[0].source or 'indicator'})",
+                client=client,
+                domain=name,
+                score=1.0,
+                reasons=reasons,
+                event_ids=ids,
+                first_seen=first,
+                last_seen=last,
+                names=(name,),
+                fields={"dns.indicator": found[0].value, "lookups": count},
             )
+        )
     return findings

@@ -11,6 +11,7 @@ from tocsin.api.console import (
     pages_alerts,
     pages_auth,
     pages_cases,
+    pages_dns,
     pages_mail,
     pages_metrics,
     pages_overview,
@@ -37,6 +38,7 @@ PAGE_MODULES = (
     pages_metrics,
     pages_admin,
     pages_mail,
+    pages_dns,
 )
 
 # No inline script or style anywhere: charts are SVG with classes, behaviour is in /static.

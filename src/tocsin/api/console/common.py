@@ -30,6 +30,7 @@ NAV: list[tuple[str, str, str, str | None]] = [
     ("cases", "Cases", "/cases", "case.read"),
     ("search", "Search", "/search", "search.read"),
     ("mail", "Mail", "/mail", "mail.submit"),
+    ("dns", "DNS", "/dns", "search.read"),
     ("rules", "Rules", "/rules", "alert.read"),
     ("metrics", "Metrics", "/metrics", "metrics.read"),
     ("admin", "Admin", "/admin", "user.manage"),
