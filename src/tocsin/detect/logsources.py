@@ -211,7 +211,21 @@ def _build() -> tuple[Logsource, ...]:
     rows.append(Logsource("linux", None, None, (Route("linux.*"), *text_routes)))
     for service in ZEEK_SERVICES:
         rows.append(Logsource("zeek", None, service, (Route(f"zeek.{service}"),)))
-    rows.append(Logsource(None, "dns", None, (Route("zeek.dns"), Route("pcap.dns"))))
+    rows.append(
+        Logsource(
+            None,
+            "dns",
+            None,
+            (
+                Route("zeek.dns"),
+                Route("pcap.dns"),
+                Route("dns.bind"),
+                Route("dns.windows"),
+                Route("dns.dnsmasq"),
+                Route("dns.unbound"),
+            ),
+        )
+    )
     rows.append(Logsource("aws", None, "cloudtrail", (Route("cloudtrail"),)))
     return tuple(rows)
 
