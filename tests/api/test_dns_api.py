@@ -209,6 +209,17 @@ async def test_hunt_finds_the_tunnel_and_raises_its_alert(api, tmp_path):
     assert [(a.rule_id, a.fields["client"]) for a in alerts] == [("dns.tunnel", TUNNEL_CLIENT)]
     audit = api.services.workspace.history.audit(Principal.system(), action="dns.hunt").items
     assert [e.detail["findings"] for e in audit] == [1]
+    async with api.client() as client:
+        params = {"alert_id": alerts[0].id, "days": 7}
+        refused = await client.post(
+            "/api/v1/dns/block", params=params, headers=bearer(api.read_token)
+        )
+        assert refused.status_code == 403
+        blocked = await client.post("/api/v1/dns/block", params=params, headers=bearer(writer))
+    assert blocked.status_code == 200, blocked.text
+    [entry] = blocked.json()["entries"]
+    assert entry["outcome"] == "added" and entry["entry"]["value"] == TUNNEL_DOMAIN
+    assert entry["entry"]["source"] == f"alert:{alerts[0].id}"
 
 
 async def test_score_explains_each_name(api):

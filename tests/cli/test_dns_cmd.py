@@ -70,3 +70,54 @@ def test_score_explains_names():
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert rows["xq7vbz2kw9hj.com"]["score"] > 0.9 > rows["wikipedia.org"]["score"]
     assert rows["xq7vbz2kw9hj.com"]["label"] == "xq7vbz2kw9hj" and rows["xq7vbz2kw9hj.com"]["why"]
+
+
+def test_block_puts_the_tunnel_domain_on_the_block_list_and_rpz(home):
+    runner.invoke(app, ["dns", "hunt", "--since", "-2h", "-o", "json"])
+    alert = json.loads(runner.invoke(app, ["alerts", "list", "-o", "json"]).stdout)[0]
+    result = runner.invoke(app, ["dns", "block", str(alert["id"]), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert [(r["value"], r["outcome"]) for r in json.loads(result.stdout)] == [
+        ("exfil-cdn.net", "added")
+    ]
+    listed = json.loads(runner.invoke(app, ["blocklist", "list", "-o", "json"]).stdout)
+    assert [(e["value"], e["source"]) for e in listed] == [
+        ("exfil-cdn.net", f"alert:{alert['id']}")
+    ]
+    zone = runner.invoke(app, ["blocklist", "export", "--format", "rpz"]).stdout
+    assert "exfil-cdn.net CNAME ." in zone and "*.exfil-cdn.net CNAME ." in zone
+
+
+def test_block_refuses_what_it_must_not_block(home):
+    from tocsin.core.event import Reason
+    from tocsin.workspace.models import AlertDraft, Observable
+    from tocsin.workspace.permissions import Principal
+    from tocsin.workspace.service import Workspace
+
+    ws = Workspace.open(home)
+    try:
+        result = ws.raise_alerts(
+            [
+                AlertDraft(
+                    "dns.dga", "DGA host", "high", observables=[Observable("ip", "10.0.0.9")]
+                ),
+                AlertDraft(
+                    "dns.new_domain",
+                    "new",
+                    "low",
+                    observables=[Observable("domain", "d1.cloudfront.net")],
+                    reasons=[Reason("x", "y")],
+                ),
+                AlertDraft("sigma-rule", "other", "low"),
+            ],
+            Principal.system(),
+        )
+    finally:
+        ws.close()
+    dga, cdn, other = result.created
+    refused = runner.invoke(app, ["dns", "block", str(dga)])
+    assert refused.exit_code == 1 and "isolate the host" in refused.output
+    refused = runner.invoke(app, ["dns", "block", str(cdn)])
+    assert refused.exit_code == 1 and "common infrastructure" in refused.output
+    refused = runner.invoke(app, ["dns", "block", str(other)])
+    assert refused.exit_code == 1 and "not a DNS alert" in refused.output

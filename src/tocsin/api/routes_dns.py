@@ -199,3 +199,27 @@ async def score(
     if len(names) > MAX_NAMES:
         raise InvalidInputError(f"{len(names)} names: at most {MAX_NAMES} per request")
     return {"names": await run_in_threadpool(score_names, names)}
+
+
+@router.post("/block")
+async def block(
+    actor: Annotated[Principal, Depends(require(Permission.BLOCKLIST_MANAGE))],
+    svc: Svc,
+    alert_id: Annotated[
+        int,
+        Query(description="A dns.tunnel, dns.lookalike, dns.indicator or dns.new_domain alert."),
+    ],
+    days: Annotated[float, Query(ge=0, description="Expiry in days (0: never).")] = 30.0,
+) -> dict[str, Any]:
+    """Put the alert's domain on the block list, with the alert as provenance."""
+    from tocsin.dns.blocking import block_dns_alert
+
+    results = await run_in_threadpool(
+        block_dns_alert,
+        svc.workspace,
+        actor,
+        alert_id,
+        ttl=timedelta(days=days) if days > 0 else None,
+        protected=svc.settings.organisation_domains,
+    )
+    return {"alert_id": alert_id, "entries": [r.to_dict() for r in results]}

@@ -177,3 +177,44 @@ def score(
             }
         )
     print_rows(rows, output)
+
+
+@app.command("block")
+@handle_errors
+def block(
+    alert_ids: Annotated[
+        list[int], typer.Argument(help="DNS alert ids (tunnel, lookalike, indicator, new domain).")
+    ],
+    days: Annotated[float, typer.Option("--days", help="Expiry in days (0: never).")] = 30.0,
+    output: OutputOpt = None,
+) -> None:
+    """Put the domains of DNS alerts on the block list, the alert as provenance."""
+    from tocsin.dns.blocking import block_dns_alert
+    from tocsin.workspace.permissions import Principal
+    from tocsin.workspace.service import Workspace
+
+    current = ensure_home()
+    ttl = timedelta(days=days) if days > 0 else None
+    workspace = Workspace.open(current)
+    rows: list[dict[str, object]] = []
+    try:
+        for alert_id in alert_ids:
+            for result in block_dns_alert(
+                workspace,
+                Principal.local(),
+                alert_id,
+                ttl=ttl,
+                protected=current.organisation_domains,
+            ):
+                rows.append(
+                    {
+                        "alert": alert_id,
+                        "outcome": result.outcome,
+                        "value": result.entry.value,
+                        "expires_at": result.entry.expires_at,
+                    }
+                )
+    finally:
+        workspace.close()
+    print_rows(rows, output)
+    stderr.print("export it for the resolver: tocsin blocklist export --format rpz")
