@@ -28,6 +28,7 @@ def home(tmp_path, monkeypatch):
         record(NOW - timedelta(minutes=3), "10.2.0.2", f"gone{i}.example.org", rcode="NXDOMAIN")
         for i in range(7)
     ]
+    records.append(record(NOW - timedelta(minutes=2), "10.2.0.1", "odd-place.info", answers=["1"]))
     path = write_zeek(tmp_path / "in" / "dns.log", records)
     IngestService(settings, detection=False).ingest([path])
     monkeypatch.setenv("TOCSIN_HOME", str(settings.home))
@@ -62,6 +63,12 @@ def test_top_by_clients_and_nxdomain(home):
     nx = runner.invoke(app, ["dns", "top", "--since", "-2h", "--by", "nxdomain", "-o", "json"])
     top_nx = json.loads(nx.stdout)[0]
     assert top_nx["domain"] == "example.org" and top_nx["nx"] >= 7
+    rare = runner.invoke(app, ["dns", "top", "--since", "-2h", "--by", "rare", "-o", "json"])
+    rows = {r["domain"]: r for r in json.loads(rare.stdout)}
+    assert rows["odd-place.info"]["asked_by"] == ["10.2.0.1"]
+    assert rows["odd-place.info"]["clients"] == 1
+    assert "example.org" not in rows  # only NXDOMAIN: it never resolved
+    assert "exfil-cdn.net" in rows
 
 
 def test_score_explains_names():

@@ -113,6 +113,7 @@ class TopBy(StrEnum):
     DOMAINS = "domains"
     CLIENTS = "clients"
     NXDOMAIN = "nxdomain"
+    RARE = "rare"
     QTYPES = "qtypes"
     RCODES = "rcodes"
     TIMELINE = "timeline"
@@ -129,7 +130,7 @@ def top(
     limit: Annotated[int, typer.Option(help="How many rows.")] = 20,
     output: OutputOpt = None,
 ) -> None:
-    """Top domains, clients, NXDOMAIN domains, query types, codes, or the timeline."""
+    """Top domains, clients, NXDOMAIN domains, rare domains, query types, codes, or timeline."""
     from tocsin.dns.views import dns_top
 
     settings = ensure_home()
@@ -139,6 +140,7 @@ def top(
         TopBy.DOMAINS: summary.top_domains,
         TopBy.CLIENTS: summary.top_clients,
         TopBy.NXDOMAIN: summary.top_nx_domains,
+        TopBy.RARE: summary.rare_domains,
         TopBy.QTYPES: summary.qtypes,
         TopBy.RCODES: summary.rcodes,
         TopBy.TIMELINE: summary.timeline,

@@ -44,6 +44,7 @@ class DnsTop:
     top_domains: list[dict[str, Any]] = field(default_factory=list)
     top_clients: list[dict[str, Any]] = field(default_factory=list)
     top_nx_domains: list[dict[str, Any]] = field(default_factory=list)
+    rare_domains: list[dict[str, Any]] = field(default_factory=list)
     qtypes: list[dict[str, Any]] = field(default_factory=list)
     rcodes: list[dict[str, Any]] = field(default_factory=list)
     bucket_seconds: int = 3600
@@ -68,6 +69,9 @@ class DnsTop:
             "top_domains": self.top_domains,
             "top_clients": self.top_clients,
             "top_nx_domains": self.top_nx_domains,
+            "rare_domains": [
+                {**row, "first_seen": row["first_seen"].isoformat()} for row in self.rare_domains
+            ],
             "qtypes": self.qtypes,
             "rcodes": self.rcodes,
             "bucket_seconds": self.bucket_seconds,
@@ -111,14 +115,15 @@ def dns_top(
         if top.events == 0:
             return top
         names = [str(r[0]) for r in con.execute("SELECT DISTINCT name FROM lookups").fetchall()]
-        con.register("names_arrow", name_table(names, AllowList()))
+        con.register("names_arrow", name_table(names, AllowList(settings.dns_allow_domains)))
         con.execute(
-            "CREATE TEMP TABLE names AS SELECT name, coalesce(domain, name) AS domain "
-            "FROM names_arrow"
+            "CREATE TEMP TABLE names AS SELECT name, coalesce(domain, name) AS domain, "
+            "domain IS NULL AS internal, allowed FROM names_arrow"
         )
         con.unregister("names_arrow")
         con.execute(
-            "CREATE TEMP TABLE l AS SELECT l.*, n.domain FROM lookups l JOIN names n USING (name)"
+            "CREATE TEMP TABLE l AS SELECT l.*, n.domain, n.internal, n.allowed "
+            "FROM lookups l JOIN names n USING (name)"
         )
         totals = con.execute(
             "SELECT count(*) FILTER (WHERE is_query), count(DISTINCT client), "
@@ -156,6 +161,19 @@ def dns_top(
                 params,
             ).fetchall(),
             ("domain", "nx", "clients"),
+        )
+        # rare: Internet domains that resolved for at most two clients, least common first
+        top.rare_domains = _dicts(
+            con.execute(
+                "SELECT domain, count(DISTINCT client) AS clients, "
+                "count(*) FILTER (WHERE is_query) AS lookups, min(ts) AS first_seen, "
+                "list_sort(list_distinct(list(client)))[1:2] AS asked_by "
+                "FROM l WHERE NOT internal AND NOT allowed GROUP BY domain "
+                "HAVING count(DISTINCT client) <= 2 AND bool_or(rcode = 'NOERROR') "
+                "ORDER BY clients, lookups, domain LIMIT $limit",
+                params,
+            ).fetchall(),
+            ("domain", "clients", "lookups", "first_seen", "asked_by"),
         )
         top.qtypes = _dicts(
             con.execute(

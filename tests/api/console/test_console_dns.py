@@ -79,6 +79,11 @@ async def test_the_page_shows_the_windows_figures_charts_and_alerts(ws_api, cons
     assert '<td class="mono">AAAA</td><td class="num">8</td>' in page
     assert '<td class="mono">NXDOMAIN</td><td class="num">4</td>' in page
     assert '>example.net</a></td><td class="num">4</td>' in page
+    # rare: resolved for at most two clients, least common first (example.net never resolved)
+    rare = re.search(r'data-table="dns-rare">(.*?)</table>', page, re.S)
+    assert rare and rare[1].index(">python.org<") < rare[1].index(">example.com<")
+    assert '>python.org</a></td><td class="num">1</td><td class="num">6</td>' in rare[1]
+    assert "example.net" not in rare[1]
     # each bar links to the search of its lookups over the same window, which finds them
     links = search_links(page)
     by_query = {link["q"]: link for link in links}

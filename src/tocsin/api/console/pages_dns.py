@@ -154,6 +154,10 @@ def _charts(top: DnsTop, window: Window) -> dict[str, Any]:
         search_link(domain_query(str(d["domain"])), top.since, top.until)
         for d in top.top_nx_domains
     ]
+    rare_links = [
+        search_link(domain_query(str(d["domain"])), top.since, top.until)
+        for d in top.rare_domains
+    ]
     timeline: Markup = time_chart(
         starts,
         [Series("other lookups", answered, "series-0"), Series("NXDOMAIN", nx, "series-1")],
@@ -161,6 +165,7 @@ def _charts(top: DnsTop, window: Window) -> dict[str, Any]:
         time_format=window.time_format,
     )
     return {
+        "rare_links": rare_links,
         "timeline_chart": timeline,
         "timeline_rows": list(zip(starts, lookups, nx, strict=True)),
         "step_words": _step_words(step),
