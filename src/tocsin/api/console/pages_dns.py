@@ -155,8 +155,7 @@ def _charts(top: DnsTop, window: Window) -> dict[str, Any]:
         for d in top.top_nx_domains
     ]
     rare_links = [
-        search_link(domain_query(str(d["domain"])), top.since, top.until)
-        for d in top.rare_domains
+        search_link(domain_query(str(d["domain"])), top.since, top.until) for d in top.rare_domains
     ]
     timeline: Markup = time_chart(
         starts,
