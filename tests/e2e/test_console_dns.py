@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -35,18 +36,10 @@ PAYLOADS = (
 ALERT_TITLE = f"DNS tunnel to {TUNNEL_DOMAIN} from {TUNNEL_CLIENT} <img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(scope="module")
-def dns_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """An office's lookups of the last hour, a tunnel, hostile names, and a DNS alert."""
-    folder = tmp_path_factory.mktemp("e2e-dns")
+def _site(folder: Path, records: list[dict[str, object]], title: str) -> Iterator[Site]:
     settings = e2e_settings(folder / "home")
     init_home(settings)
     now = datetime.now(UTC)
-    records = office_dns(now) + tunnel_dns(now)
-    records += [
-        zeek_record(now - timedelta(minutes=5 + i), "10.6.6.6", name, rcode="NXDOMAIN")
-        for i, name in enumerate(PAYLOADS)
-    ]
     ingest_zeek(settings, records, folder / "input")
     workspace = Workspace.open(settings)
     try:
@@ -54,7 +47,7 @@ def dns_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             [
                 AlertDraft(
                     rule_id="dns.tunnel",
-                    title=ALERT_TITLE,
+                    title=title,
                     severity="high",
                     observables=[Observable("domain", TUNNEL_DOMAIN)],
                     event_time=now - timedelta(minutes=30),
@@ -67,6 +60,25 @@ def dns_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     finally:
         workspace.close()
     yield from serve(settings)
+
+
+@pytest.fixture(scope="module")
+def dns_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """An office's lookups of the last hour, a tunnel, and its DNS alert."""
+    now = datetime.now(UTC)
+    title = f"DNS tunnel suspected: {TUNNEL_CLIENT} to {TUNNEL_DOMAIN}"
+    yield from _site(tmp_path_factory.mktemp("e2e-dns"), office_dns(now) + tunnel_dns(now), title)
+
+
+@pytest.fixture(scope="module")
+def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The same office with hostile names in the lake and a hostile alert title."""
+    now = datetime.now(UTC)
+    records = office_dns(now) + [
+        zeek_record(now - timedelta(minutes=5 + i), "10.6.6.6", name, rcode="NXDOMAIN")
+        for i, name in enumerate(PAYLOADS)
+    ]
+    yield from _site(tmp_path_factory.mktemp("e2e-dns-hostile"), records, ALERT_TITLE)
 
 
 def test_the_chart_and_the_top_domains_lead_to_the_search(
@@ -83,7 +95,7 @@ def test_the_chart_and_the_top_domains_lead_to_the_search(
     # the tunnel's 80 TXT questions make its domain the top one, then the office's
     labels = domains.locator("text.chart-label").all_text_contents()
     assert labels[:2] == [TUNNEL_DOMAIN, TOP_DOMAIN]
-    expect(page.locator("[data-kpi=lookups] .value")).to_have_text("113")
+    expect(page.locator("[data-kpi=lookups] .value")).to_have_text("110")
     alert = page.locator("table.dns-alerts tbody").get_by_role("link").first
     expect(alert).to_have_text("#1")
     shot(page, "11-dns")
@@ -92,9 +104,9 @@ def test_the_chart_and_the_top_domains_lead_to_the_search(
     expect(page.get_by_text("www.example.com").first).to_be_visible()
 
 
-def test_no_script_runs_from_dns_names(open_page: OpenPage, dns_site: Site) -> None:
-    page = open_page(dns_site)
-    page.goto(dns_site.url("/dns"))
+def test_no_script_runs_from_dns_names(open_page: OpenPage, hostile_site: Site) -> None:
+    page = open_page(hostile_site)
+    page.goto(hostile_site.url("/dns"))
     page.wait_for_load_state("load")
     nx_table = page.locator("table[data-table=dns-nx]")
     expect(nx_table.get_by_role("link", name=SCRIPT_NAME)).to_be_visible()  # shown, as text
