@@ -120,11 +120,22 @@ def detection_of(query: str, **kwargs) -> tuple[dict, dict]:
             {"selection": {"event.dataset": "windows.sysmon"}, "condition": "selection"},
         ),
         (
-            "event.dataset:(zeek.dns OR pcap.dns) AND dns.question.name:*.example.org",
+            "event.dataset:(zeek.dns OR pcap.dns OR dns.bind OR dns.windows OR dns.dnsmasq "
+            "OR dns.unbound) AND dns.question.name:*.example.org",
             {"category": "dns"},
             {
                 "selection": {"dns.question.name|endswith": ".example.org"},
                 "condition": "selection",
+            },
+        ),
+        (
+            # part of the category's datasets: the rule keeps the choice (no DNS server logs)
+            "event.dataset:(zeek.dns OR pcap.dns) AND dns.question.name:*.example.org",
+            {"category": "dns"},
+            {
+                "selection": {"dns.question.name|endswith": ".example.org"},
+                "selection_2": {"event.dataset": ["zeek.dns", "pcap.dns"]},
+                "condition": "selection and selection_2",
             },
         ),
     ],
