@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from tocsin.intel.lists import INFRASTRUCTURE, POPULAR
-from tocsin.intel.lookalike import registrable
+from tocsin.intel.lookalike import registrable_split
 
 _REVERSE = ("in-addr.arpa", "ip6.arpa")
 
@@ -36,7 +36,7 @@ def split_name(name: str) -> NameParts:
         if name.endswith(zone) and (len(name) == len(zone) or name[-len(zone) - 1] == "."):
             # reverse lookups name addresses, not domains: one zone, the address in front
             return NameParts(zone, name[: -len(zone) - 1] if len(name) > len(zone) else "", None)
-    domain = registrable(name)
+    domain = registrable_split(name)
     if domain is None:
         return NameParts(None, "", None)
     sub = name[: -len(domain) - 1] if len(name) > len(domain) else ""
