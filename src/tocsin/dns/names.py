@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from tocsin.intel.lists import INFRASTRUCTURE, POPULAR
+from tocsin.intel.lists import INFRASTRUCTURE, POPULAR, covered
 from tocsin.intel.lookalike import registrable_split
 
 _REVERSE = ("in-addr.arpa", "ip6.arpa")
@@ -54,15 +54,7 @@ class AllowList:
 
     def covers(self, name: str) -> bool:
         """Whether the name or one of its parents is allowed."""
-        table = self._table
-        start = 0
-        while True:
-            if name[start:] in table:
-                return True
-            dot = name.find(".", start)
-            if dot < 0:
-                return False
-            start = dot + 1
+        return covered(name, self._table)
 
 
 _ALPHABET = np.zeros(256, dtype=np.uint8)
