@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tocsin.dns.dgagen import generate
 
 from tocsin.core.settings import Settings
+from tocsin.dns.dgagen import generate
 from tocsin.dns.hunt import hunt_dns
 from tocsin.dns.views import dns_top
 from tocsin.intel.lookalike import permutations
