@@ -83,6 +83,14 @@ def test_demo_sets_up_a_working_team(tmp_path, monkeypatch):
         assert len(phish) == 3
         checks = {r["check"] for r in phish[0].reasons}
         assert {"sender.lookalike_domain", "attachment.office_macro"} <= checks
+        # the DNS part: the DGA workstation, web01's tunnel, the lookalike lookups
+        dns = {(a.rule_id, a.fields.get("client"), a.fields.get("dns.registered_domain"))
+               for a in alerts if a.rule_id.startswith("dns.")}  # fmt: skip
+        from tocsin.demo.common import LOOKALIKE_DOMAIN, TUNNEL_DOMAIN, WEB_IP
+
+        assert ("dns.tunnel", WEB_IP, TUNNEL_DOMAIN) in dns
+        assert len([d for d in dns if d[0] == "dns.dga"]) == 1
+        assert ("dns.lookalike", "10.10.20.57", LOOKALIKE_DOMAIN) in dns
         reader = LakeReader(home / "lake")
         assert reader.count("event.dataset:mail.message") == 8
         assert reader.count("tocsin.mail.verdict:phishing") == 3

@@ -20,7 +20,7 @@ docs/dns.md explains each.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -62,7 +62,6 @@ class HuntContext:
     since: datetime
     until: datetime
     thresholds: dict[str, float]
-    protected: tuple[str, ...] = ()
     indicators: IndicatorSet | None = None
     lookalikes: LookalikeDetector | None = None
     stats: dict[str, Any] = field(default_factory=dict)
@@ -205,58 +204,43 @@ class TunnelStats:
 
 def tunnel_score(stats: TunnelStats, t: Mapping[str, float]) -> tuple[float, list[Reason]]:
     """Score a client-domain pair for tunnelling; each part that counted is one reason."""
-    reasons: list[Reason] = []
-    score = 0.0
-    if stats.names >= t["tunnel.min_names"]:
-        weight = 0.45 if stats.names >= t["tunnel.many_names"] else 0.3
-        score += weight
-        reasons.append(
-            Reason(
-                "dns.tunnel.unique_names",
-                f"{stats.names} distinct names under {stats.domain} from {stats.client} "
-                f"({stats.lookups} lookups)",
-                weight,
-            )
-        )
-    if stats.mean_sub >= t["tunnel.sub_length"]:
-        score += 0.2
-        reasons.append(
-            Reason(
-                "dns.tunnel.length",
-                f"subdomains average {stats.mean_sub:.0f} characters (longest name "
-                f"{stats.max_name})",
-                0.2,
-            )
-        )
-    if stats.entropy >= t["tunnel.entropy"]:
-        score += 0.2
-        reasons.append(
-            Reason(
-                "dns.tunnel.entropy",
-                f"subdomains average {stats.entropy:.2f} bits of entropy per character "
-                "(encoded data, not words)",
-                0.2,
-            )
-        )
-    if stats.txt_share >= t["tunnel.txt_share"]:
-        score += 0.15
-        reasons.append(
-            Reason(
-                "dns.tunnel.record_types",
-                f"{stats.txt_share:.0%} of the questions are TXT or NULL records",
-                0.15,
-            )
-        )
-    if stats.bytes >= t["tunnel.bytes"]:
-        score += 0.15
-        reasons.append(
-            Reason(
-                "dns.tunnel.volume",
-                f"{stats.bytes:,} bytes exchanged about {stats.domain} in the window",
-                0.15,
-            )
-        )
-    return min(score, 1.0), reasons
+    many = stats.names >= t["tunnel.many_names"]
+    parts = (
+        (
+            stats.names >= t["tunnel.min_names"],
+            "unique_names",
+            0.45 if many else 0.3,
+            f"{stats.names} distinct names under {stats.domain} from {stats.client} "
+            f"({stats.lookups} lookups)",
+        ),
+        (
+            stats.mean_sub >= t["tunnel.sub_length"],
+            "length",
+            0.2,
+            f"subdomains average {stats.mean_sub:.0f} characters (longest name {stats.max_name})",
+        ),
+        (
+            stats.entropy >= t["tunnel.entropy"],
+            "entropy",
+            0.2,
+            f"subdomains average {stats.entropy:.2f} bits of entropy per character "
+            "(encoded data, not words)",
+        ),
+        (
+            stats.txt_share >= t["tunnel.txt_share"],
+            "record_types",
+            0.15,
+            f"{stats.txt_share:.0%} of the questions are TXT or NULL records",
+        ),
+        (
+            stats.bytes >= t["tunnel.bytes"],
+            "volume",
+            0.15,
+            f"{stats.bytes:,} bytes exchanged about {stats.domain} in the window",
+        ),
+    )
+    reasons = [Reason(f"dns.tunnel.{check}", detail, w) for hit, check, w, detail in parts if hit]
+    return min(sum(r.weight for r in reasons), 1.0), reasons
 
 
 def detect_tunnels(ctx: HuntContext) -> list[Finding]:
@@ -292,9 +276,7 @@ def detect_tunnels(ctx: HuntContext) -> list[Finding]:
     entropy = _sub_entropy(ctx, candidates)
     scored = []
     for stats in candidates:
-        stats = TunnelStats(
-            **{**_fields(stats), "entropy": entropy.get((stats.client, stats.domain), 0.0)}
-        )
+        stats = replace(stats, entropy=entropy.get((stats.client, stats.domain), 0.0))
         score, reasons = tunnel_score(stats, ctx.thresholds)
         if score >= ctx.t("tunnel.score"):
             scored.append((stats, score, reasons))
@@ -327,10 +309,6 @@ def detect_tunnels(ctx: HuntContext) -> list[Finding]:
             )
         )
     return findings
-
-
-def _fields(stats: TunnelStats) -> dict[str, Any]:
-    return {name: getattr(stats, name) for name in TunnelStats.__slots__}
 
 
 def _sub_entropy(

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
 from tocsin.core.errors import InvalidInputError
 from tocsin.core.settings import Settings
 from tocsin.dns import seen
@@ -245,7 +243,15 @@ def hunt_dns(
                 report.findings.extend(run(ctx))
                 lap(name)
         step("newly observed domains")
-        _new_domains(con, settings, report, thresholds, record_only="new_domain" not in wanted)
+        _new_domains(
+            con,
+            settings,
+            report,
+            thresholds,
+            record_only="new_domain" not in wanted,
+            reader=reader,
+            allowed=lists.allowed,
+        )
         lap("new_domain")
         report.stats.update(ctx.stats)
     if alerts and report.findings:
@@ -260,15 +266,8 @@ def prepare(con: Any, settings: Settings, allowed: Sequence[str] = ()) -> None:
     from tocsin.dns.dga import DgaModel
 
     names = [str(r[0]) for r in con.execute("SELECT DISTINCT name FROM lookups").fetchall()]
-    table = name_table(names, AllowList([*settings.dns_allow_domains, *allowed]))
-    labels = table.column("label").to_pylist()
-    unique = sorted({label for label in labels if label})
-    scores = DgaModel.load().score_labels(unique) if unique else np.zeros(0)
-    by_label = dict(zip(unique, scores.tolist(), strict=True))
-    dga_scores = [by_label.get(label) if label else None for label in labels]
-    import pyarrow as pa
-
-    table = table.append_column("dga", pa.array(dga_scores, pa.float64()))
+    allow = AllowList([*settings.dns_allow_domains, *allowed])
+    table = name_table(names, allow, DgaModel.load().score_labels)
     con.register("names_arrow", table)
     con.execute("DROP TABLE IF EXISTS names")
     con.execute("CREATE TEMP TABLE names AS SELECT * FROM names_arrow")
@@ -290,6 +289,8 @@ def _new_domains(
     thresholds: dict[str, float],
     *,
     record_only: bool,
+    reader: LakeReader,
+    allowed: Sequence[str],
 ) -> None:
     """Compare the window with the domain history, report the new ones, save the history."""
     state = seen.open_history(settings)
@@ -301,7 +302,7 @@ def _new_domains(
     seen.load_history(con, state)
     started = state.started
     if started is None:
-        started = _bootstrap(con, settings, report, keep)
+        started = _bootstrap(con, settings, report, keep, reader, allowed)
     learned = report.since - started
     needed = settings.dns_learning_days
     if learned.total_seconds() < needed * 86400:
@@ -323,13 +324,15 @@ def _new_domains(
     )
 
 
-def _bootstrap(con: Any, settings: Settings, report: DnsHuntReport, keep: int) -> datetime:
+def _bootstrap(
+    con: Any,
+    settings: Settings,
+    report: DnsHuntReport,
+    keep: int,
+    reader: LakeReader,
+    allowed: Sequence[str],
+) -> datetime:
     """The first run: build the history from the lake's DNS events before the window."""
-    reader = LakeReader(
-        settings.lake_dir,
-        threads=settings.duckdb_threads,
-        memory_limit=settings.duckdb_memory_limit,
-    )
     start = report.since - seen.memory(settings)
     rows = load_lookups(con, reader, since=start, until=report.since, table="lookups_before")
     if rows == 0:
@@ -340,7 +343,7 @@ def _bootstrap(con: Any, settings: Settings, report: DnsHuntReport, keep: int) -
     con.execute("ALTER TABLE pairs RENAME TO pairs_window")
     con.execute("ALTER TABLE lookups_before RENAME TO lookups")
     try:
-        prepare(con, settings, read_lists(settings).allowed)
+        prepare(con, settings, allowed)
         seen.window_domains(con, keep)
         seen.seed_history(con)
         earliest = con.execute("SELECT min(ts) FROM lookups").fetchall()[0][0]

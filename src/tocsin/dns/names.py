@@ -9,7 +9,7 @@ than the whole DuckDB pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,19 +89,27 @@ def char_entropy(texts: Sequence[str], *, chunk: int = 65536) -> np.ndarray:
 
 
 def name_table(
-    names: Sequence[str], allow: AllowList, scores: np.ndarray | None = None
+    names: Sequence[str],
+    allow: AllowList,
+    score_labels: Callable[[list[str]], np.ndarray] | None = None,
 ) -> pa.Table:
-    """The ``names`` table: one row per distinct name with its parts and flags."""
+    """The ``names`` table: one row per distinct name with its parts and flags.
+
+    With ``score_labels`` (the DGA model's), each distinct registered label is scored once
+    and the ``dga`` column holds its score (null for names without a registered label).
+    """
     parts = [split_name(n) for n in names]
-    domains = [p.domain for p in parts]
-    allowed = [allow.covers(n) for n in names]
+    labels = [p.label for p in parts]
     columns: dict[str, object] = {
         "name": pa.array(names, pa.string()),
-        "domain": pa.array(domains, pa.string()),
+        "domain": pa.array([p.domain for p in parts], pa.string()),
         "sub": pa.array([p.sub for p in parts], pa.string()),
-        "label": pa.array([p.label for p in parts], pa.string()),
-        "allowed": pa.array(allowed, pa.bool_()),
+        "label": pa.array(labels, pa.string()),
+        "allowed": pa.array([allow.covers(n) for n in names], pa.bool_()),
     }
-    if scores is not None:
-        columns["dga"] = pa.array(scores, pa.float64())
+    if score_labels is not None:
+        unique = sorted({label for label in labels if label})
+        scores = score_labels(unique).tolist() if unique else []
+        by_label = dict(zip(unique, scores, strict=True))
+        columns["dga"] = pa.array([by_label.get(x) if x else None for x in labels], pa.float64())
     return pa.table(columns)
