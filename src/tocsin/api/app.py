@@ -21,6 +21,7 @@ from tocsin.api import (
     routes_mail,
     routes_metrics,
     routes_notifications,
+    routes_pcap,
     routes_search,
     routes_sla,
     routes_users,
@@ -101,6 +102,7 @@ def create_app(
         routes_search,
         routes_mail,
         routes_dns,
+        routes_pcap,
     ):
         app.include_router(module.router)
     mount_console(app)

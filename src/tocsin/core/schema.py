@@ -56,6 +56,8 @@ ECS_FIELDS: dict[str, FieldType] = {
     "event.module": K,
     "event.severity": L,
     "event.duration": L,
+    "event.start": T,
+    "event.end": T,
     "message": K,
     "tags": KL,
     "log.level": K,
@@ -91,6 +93,8 @@ ECS_FIELDS: dict[str, FieldType] = {
     "network.community_id": K,
     "network.bytes": L,
     "network.packets": L,
+    "network.type": K,
+    "network.vlan.id": K,
     # dns
     "dns.question.name": K,
     "dns.question.type": K,

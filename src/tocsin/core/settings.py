@@ -273,6 +273,58 @@ class Settings(BaseSettings):
         default=3.0,
         description="Days of DNS history needed before newly observed domains raise alerts.",
     )
+    # Network detection and packets (issue 8) -------------------------------------------------
+    net_hunt_interval_minutes: float = Field(
+        default=30.0, description="How often `tocsin serve` runs the network analytics (0: never)."
+    )
+    net_hunt_lookback_hours: float = Field(
+        default=24.0,
+        description="The window each scheduled network hunt looks at, in hours (beacons need "
+        "a day to show their rhythm).",
+    )
+    net_detectors: list[str] = Field(
+        default_factory=lambda: [
+            "beacon",
+            "long_connection",
+            "scan",
+            "exfiltration",
+            "rare_fingerprint",
+            "indicator",
+        ],
+        description="Network detectors that run: beacon, long_connection, scan, exfiltration, "
+        "rare_fingerprint, indicator.",
+    )
+    net_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Overrides of the network detectors' thresholds (docs/network.md lists them).",
+    )
+    net_allow: list[str] = Field(
+        default_factory=list,
+        description="Addresses, CIDR networks and domains the network detectors never flag "
+        "(backup servers, update mirrors, monitoring); they also hide past findings.",
+    )
+    net_internal_networks: list[str] = Field(
+        default_factory=lambda: [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "fc00::/7",
+            "fe80::/10",
+        ],
+        description="The organisation's own networks: traffic leaving them is outbound.",
+    )
+    pcap_store_max_gb: float = Field(
+        default=20.0,
+        description="Size budget of stored captures (GiB); the oldest are deleted beyond it.",
+    )
+    pcap_store_max_days: float = Field(
+        default=30.0, description="Age budget of stored captures in days (0: keep by size only)."
+    )
+    pcap_stream_max_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        description="Bytes of each TCP stream direction reassembled for protocol parsing "
+        "(HTTP, SMTP, TLS); files beyond it are hashed as truncated.",
+    )
 
     @field_validator(
         "syslog_udp_port",
@@ -351,6 +403,11 @@ class Settings(BaseSettings):
     def state_dir(self) -> Path:
         """Folder of small state files (tail offsets, locks)."""
         return self.home / "state"
+
+    @property
+    def pcap_dir(self) -> Path:
+        """Folder of stored captures and their packet indexes."""
+        return self.home / "pcap"
 
     @property
     def workspace_url(self) -> str:

@@ -22,6 +22,7 @@ from tocsin.core.errors import InvalidInputError
 from tocsin.core.timeutil import parse_time_bound
 from tocsin.detect.catalog import RuleCatalog
 from tocsin.lake.reader import events_by_id
+from tocsin.pcap.evidence import has_network_evidence
 from tocsin.web.render import render
 from tocsin.workspace.models import AlertStatus, Classification
 from tocsin.workspace.permissions import Permission
@@ -230,6 +231,7 @@ def alert_detail(
         comments=alerts.comments(actor, alert_id),
         classifications=[c.value for c in Classification],
         pivot=_pivot_query(alert),
+        packets=has_network_evidence(events, alert.fields),
         **people(svc, viewer),
     )
 
