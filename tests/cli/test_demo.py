@@ -28,7 +28,11 @@ def test_demo_loads_the_scenario_and_every_story_step_is_found(tmp_path, monkeyp
         "zeek.conn",
         "zeek.dns",
         "suricata.alert",
+        "pcap.flow",
     } <= datasets
+    # the tap's capture: its flows in the lake, its packets in the store
+    assert "Packets:" in result.output
+    assert (home / "pcap" / "catalogue.json").is_file()
     # a second run starts from a fresh demo home; a folder that is not one is refused
     assert CliRunner().invoke(app, ["demo", "--no-serve"]).exit_code == 0
     monkeypatch.setenv("TOCSIN_HOME", str(tmp_path))

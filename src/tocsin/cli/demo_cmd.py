@@ -64,6 +64,7 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
 
     _demo_mail(settings, workspace)
     _demo_dns(settings)
+    _demo_packets(settings)
     ops = seed_operations(workspace, reader)
     _print_queue(workspace, ops.alerts, ops.case_id)
     token, _info = workspace.tokens.create("demo", ["read", "ingest"], expires_days=1)
@@ -134,6 +135,19 @@ def _demo_dns(settings: Settings) -> None:
     stderr.print(
         f"DNS: {report.events:,} lookups by {report.clients} clients; findings: {found or 'none'}"
         f" ({report.alerts_new} alert(s)): tocsin dns hunt --since -25h"
+    )
+
+
+def _demo_packets(settings: Settings) -> None:
+    """The server network's tap: a capture with a beacon and a scan, imported with its packets."""
+    from tocsin.demo.packets import write_capture
+    from tocsin.pcap.importer import import_capture
+
+    path = write_capture(settings.home / "demo-pcap", datetime.now(UTC))
+    result = import_capture(settings, path)
+    stderr.print(
+        f"Packets: {result.packets:,} packets, {result.flows:,} flows stored with their packets: "
+        f"tocsin pcap flows {escape(str(path))}"
     )
 
 
