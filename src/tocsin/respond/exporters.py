@@ -130,7 +130,7 @@ EXPORTERS: dict[str, Exporter] = {
 # Modules that register more formats when imported; ``get_exporter`` imports them on first
 # use, so they may import this module without a cycle. The DNS and network issues add theirs
 # here (RPZ, nftables, ipset, EDL).
-EXPORTER_MODULES: tuple[str, ...] = ("tocsin.respond.rpz",)
+EXPORTER_MODULES: tuple[str, ...] = ("tocsin.respond.rpz", "tocsin.respond.netfw")
 _loaded: builtins.list[bool] = []
 
 
