@@ -4,6 +4,7 @@ Builds a capture from the shared real ones (``pcap_build.py``: addresses and tim
 round, so flows stay distinct and time moves forward), then times, on one core each:
 
 * tocsin: ``PacketEngine`` over the file, every flow out as Arrow (Community IDs included);
+* tocsin with metadata: the same plus DNS, DHCP, ARP, HTTP (with file hashes) and TLS events;
 * tshark 4: ``tshark -q -z conv,tcp -z conv,udp`` (its conversation tables: the same job);
 * dpkt: a plain Python loop that decodes Ethernet/IP/TCP/UDP with dpkt and folds a dict of
   5-tuples (what a Python user would write with the usual library).
@@ -47,6 +48,23 @@ def run_tocsin(path: Path) -> dict[str, float]:
             flows += result.flows.num_rows
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "packets": engine.stats.packets, "flows": flows}
+
+
+def run_tocsin_meta(path: Path) -> dict[str, float]:
+    """Flows plus protocol metadata (DNS, DHCP, ARP, HTTP with files, TLS), nothing written."""
+    from tocsin.pcap.meta import MetadataExtractor
+
+    started = time.perf_counter()
+    engine = PacketEngine(path)
+    extractor = MetadataExtractor(engine.cid, engine.stats.anomalies)
+    flows = events = 0
+    for result in engine.run():
+        if result.flows is not None:
+            flows += result.flows.num_rows
+        events += len(extractor.batch(result))
+    events += len(extractor.close())
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "packets": engine.stats.packets, "flows": flows, "events": events}
 
 
 def run_tshark(path: Path) -> dict[str, float] | None:
@@ -122,6 +140,12 @@ def bench(path: Path, peers: bool) -> dict[str, object]:
             "flows": ours["flows"],
             "packets_per_s": round(ours["packets"] / ours["seconds"]),
         },
+    }
+    meta = run_tocsin_meta(path)
+    row["tocsin_metadata"] = {
+        "seconds": round(meta["seconds"], 2),
+        "protocol_events": meta["events"],
+        "packets_per_s": round(meta["packets"] / meta["seconds"]),
     }
     if peers:
         for name, runner in (("tshark", run_tshark), ("dpkt", run_dpkt)):

@@ -308,3 +308,78 @@ def prune(output: OutputOpt = None) -> None:
     removed = CaptureStore(ensure_home()).enforce()
     print_rows([e.to_dict() for e in removed], output, title="Removed captures")
     stderr.print(f"removed {len(removed)} captures")
+
+
+@app.command("capture")
+@handle_errors
+def capture_cmd(
+    interface: Annotated[str, typer.Option("--interface", "-i", help="The interface: eth0, lo...")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Folder of the rotating files (default: <home>/pcap/live)."
+        ),
+    ] = None,
+    bpf: Annotated[str, typer.Option("--filter", help="A BPF filter: 'not port 22'.")] = "",
+    rotate_seconds: Annotated[float, typer.Option(help="A new file after this long.")] = 300.0,
+    rotate_mb: Annotated[float, typer.Option(help="A new file beyond this size (MiB).")] = 256.0,
+    max_files: Annotated[int, typer.Option(help="Keep at most this many files (0: all).")] = 0,
+    count: Annotated[int, typer.Option(help="Stop after this many packets (0: never).")] = 0,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: never).")] = 0,
+    import_: Annotated[
+        bool,
+        typer.Option("--import", help="Import each closed file into the lake and the store."),
+    ] = False,
+    promiscuous: Annotated[
+        bool, typer.Option(help="Put the interface in promiscuous mode.")
+    ] = False,
+) -> None:
+    """Capture live traffic into rotating pcap files (needs root or CAP_NET_RAW; Ctrl+C stops)."""
+    import threading
+
+    from tocsin.pcap.live import available, capture
+
+    why = available()
+    if why is not None:
+        stderr.print(f"[yellow]{why}[/yellow]")
+    settings = None
+    if import_ or out is None:
+        from tocsin.cli.common import ensure_home
+
+        settings = ensure_home()
+    folder = out or (settings.pcap_dir / "live" if settings else Path("."))
+    imported: list[str] = []
+
+    def closed(path: Path) -> None:
+        stderr.print(f"closed {path.name}")
+        if import_ and settings is not None:
+            from tocsin.pcap.importer import import_capture
+
+            result = import_capture(settings, path)
+            imported.append(result.capture_id)
+            stderr.print(f"  imported: {result.packets} packets, {result.flows} flows")
+
+    stop = threading.Event()
+    stderr.print(f"capturing on {interface} into {folder} (Ctrl+C stops)")
+    try:
+        stats = capture(
+            interface,
+            folder,
+            bpf=bpf,
+            rotate_seconds=rotate_seconds,
+            rotate_bytes=int(rotate_mb * 2**20),
+            max_files=max_files,
+            stop=stop,
+            on_rotate=closed,
+            promiscuous=promiscuous,
+            max_packets=count,
+            duration=duration,
+        )
+    except KeyboardInterrupt:
+        stop.set()
+        return
+    figures = stats.to_dict()
+    stderr.print(
+        f"{figures['packets']} packets in {figures['files']} files; dropped by the kernel "
+        f"{figures['dropped_by_kernel']}, by the interface {figures['dropped_by_interface']}"
+    )

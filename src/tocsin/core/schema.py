@@ -113,6 +113,9 @@ ECS_FIELDS: dict[str, FieldType] = {
     "http.response.status_code": L,
     "http.request.body.bytes": L,
     "http.response.body.bytes": L,
+    "http.version": K,
+    "http.request.mime_type": K,
+    "http.response.mime_type": K,
     "user_agent.original": K,
     "tls.version": K,
     "tls.cipher": K,
@@ -163,6 +166,7 @@ ECS_FIELDS: dict[str, FieldType] = {
     "file.hash.md5": K,
     "file.hash.sha1": K,
     "file.hash.sha256": K,
+    "file.mime_type": K,
     # registry
     "registry.path": K,
     "registry.key": K,
@@ -176,6 +180,8 @@ ECS_FIELDS: dict[str, FieldType] = {
     # email
     "email.from.address": KL,
     "email.to.address": KL,
+    "email.cc.address": KL,
+    "email.origination_timestamp": T,
     "email.subject": K,
     "email.message_id": K,
     # related

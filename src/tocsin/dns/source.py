@@ -20,7 +20,8 @@ Columns of ``lookups``:
     question type and response code, upper case (NULL when the record does not say).
 ``is_query``
     False for the answer half of sources that log a query and its answer separately
-    (Suricata EVE v2, dnsmasq replies), so counts of lookups do not count a lookup twice.
+    (Suricata EVE v2, dnsmasq replies), so counts of lookups do not count a lookup twice;
+    ``pcap.dns`` events are whole transactions, each one lookup.
 ``bytes``
     bytes on the wire when the source counts them, else an estimate from the name and the
     answers (28 bytes of headers and question framing, plus the name, plus the answers' text).
@@ -94,8 +95,10 @@ def _bytes(columns: dict[str, str]) -> str:
 def select_sql(columns: dict[str, str]) -> str:
     """The SELECT that turns the files' native columns into the ``lookups`` columns."""
     client = _first(columns, ("client.ip", "source.ip", "host.name", "host.ip"))
+    # pcap.dns events are whole transactions (the query with its answer), one per lookup
     is_query = (
-        '"dns.type" IS NULL OR lower(CAST("dns.type" AS VARCHAR)) <> \'answer\''
+        '"dns.type" IS NULL OR lower(CAST("dns.type" AS VARCHAR)) <> \'answer\' '
+        "OR \"event.dataset\" = 'pcap.dns'"
         if "dns.type" in columns
         else "true"
     )

@@ -17,8 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tocsin.core.settings import Settings
+from tocsin.ingest.base import ParseBatch, ParseContext
+from tocsin.ingest.pipeline import Pipeline
+from tocsin.ingest.quarantine import Quarantine
 from tocsin.lake.writer import LakeWriter
 from tocsin.pcap.engine import BatchResult, PacketEngine, capture_id
+from tocsin.pcap.meta import MetadataExtractor
 from tocsin.pcap.store import CaptureStore, StoredCapture
 
 INDEX_SCHEMA = pa.schema([("number", pa.int64()), ("offset", pa.int64()), ("flow", pa.int64())])
@@ -67,8 +71,15 @@ def import_capture(
     force: bool = False,
     progress: Callable[[int], None] | None = None,
     writer: LakeWriter | None = None,
+    metadata: bool = True,
+    detection: bool = True,
 ) -> ImportResult:
-    """Import one capture; ``progress`` gets the byte offset reached after each batch."""
+    """Import one capture; ``progress`` gets the byte offset reached after each batch.
+
+    With ``metadata`` (the default), protocol events (``pcap.dns``, ``pcap.dhcp``, ``pcap.arp``,
+    and the TCP protocols) go through the ingest pipeline too, so Sigma rules of their
+    categories (DNS) see them; ``detection`` False leaves the rules out.
+    """
     store = CaptureStore(settings)
     cid = capture_id(path)
     result = ImportResult(path, cid)
@@ -83,10 +94,28 @@ def import_capture(
     index_path = store.index_path(cid)
     tmp_index = index_path.with_name(index_path.name + ".part")
     engine = PacketEngine(stored, cid=cid)
+    extractor = (
+        MetadataExtractor(
+            cid,
+            engine.stats.anomalies,
+            stream_max_bytes=settings.pcap_stream_max_bytes,
+            name=path.name,
+        )
+        if metadata
+        else None
+    )
+    pipeline = (
+        Pipeline(lake, Quarantine(settings.quarantine_dir), detection=detection, settings=settings)
+        if metadata
+        else None
+    )
+    ctx = ParseContext(source=str(path), identity=f"pcap:{cid}", received=received)
     try:
         with pq.ParquetWriter(tmp_index, INDEX_SCHEMA, compression="zstd") as index:
             for step in engine.run():
                 _index(index, step)
+                if extractor is not None and pipeline is not None:
+                    _protocol_events(pipeline, ctx, extractor.batch(step), result)
                 if step.flows is not None and step.flows.num_rows:
                     table = _with_ingested(step.flows, received)
                     lake.write_table("pcap.flow", received.date(), table)
@@ -95,6 +124,8 @@ def import_capture(
                     )
                 if progress is not None and len(step.batch):
                     progress(int(step.batch.file_off[-1]))
+        if extractor is not None and pipeline is not None:
+            _protocol_events(pipeline, ctx, extractor.close(), result)
         tmp_index.replace(index_path)
         lake.flush()
     except BaseException:
@@ -102,6 +133,8 @@ def import_capture(
         store.capture_path(entry).unlink(missing_ok=True)
         raise
     finally:
+        if pipeline is not None:
+            pipeline.close()
         if own_writer:
             lake.close()
     stats = engine.stats
@@ -121,6 +154,17 @@ def import_capture(
     )
     result.removed_by_retention = [e.id for e in store.enforce()]
     return result
+
+
+def _protocol_events(
+    pipeline: Pipeline, ctx: ParseContext, events: list[dict[str, object]], result: ImportResult
+) -> None:
+    if not events:
+        return
+    pipeline.process(ParseBatch(events=events, issues=[], end_offset=0), ctx)
+    for event in events:
+        dataset = str(event.get("event.dataset"))
+        result.events[dataset] = result.events.get(dataset, 0) + 1
 
 
 def _index(index: pq.ParquetWriter, step: BatchResult) -> None:
