@@ -95,6 +95,14 @@ def test_demo_sets_up_a_working_team(tmp_path, monkeypatch):
         assert ("dns.tunnel", WEB_IP, TUNNEL_DOMAIN) in dns
         assert len([d for d in dns if d[0] == "dns.dga"]) == 1
         assert ("dns.lookalike", "10.10.20.57", LOOKALIKE_DOMAIN) in dns
+        # the tap's capture: the workstation's beacon to the C2 server, the foothold's scans
+        from tocsin.demo.packets import BEACON_SOURCE, BEACON_TARGET, SCAN_SOURCE, SCAN_TARGET
+
+        net = {(a.rule_id, a.fields.get("source.ip"), a.fields.get("destination.ip"))
+               for a in alerts if a.rule_id.startswith("net.")}  # fmt: skip
+        assert ("net.beacon", BEACON_SOURCE, BEACON_TARGET) in net
+        assert ("net.scan", SCAN_SOURCE, SCAN_TARGET) in net
+        assert ("net.scan", SCAN_SOURCE, None) in net  # the sweep of port 445
         reader = LakeReader(home / "lake")
         assert reader.count("event.dataset:mail.message") == 8
         assert reader.count("tocsin.mail.verdict:phishing") == 3

@@ -7,8 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.pcap.conftest import read_flows
-from tocsin.demo.common import C2_IP
-from tocsin.demo.packets import BEACON_PORT, SCAN_SOURCE, SCAN_TARGET, write_capture
+from tocsin.demo.packets import (
+    BEACON_PORT,
+    BEACON_TARGET,
+    SCAN_SOURCE,
+    SCAN_TARGET,
+    write_capture,
+)
 
 
 def test_capture_holds_the_beacon_and_the_scan(tmp_path: Path) -> None:
@@ -18,7 +23,7 @@ def test_capture_holds_the_beacon_and_the_scan(tmp_path: Path) -> None:
     assert stats.anomalies.total == 0
     sweep = {f["destination.ip"] for f in flows if f["destination.port"] == 445}
     assert len(sweep) == 119
-    beacon = [f for f in flows if f["destination.ip"] == C2_IP]
+    beacon = [f for f in flows if f["destination.ip"] == BEACON_TARGET]
     assert len(beacon) == 360
     assert {f["destination.port"] for f in beacon} == {BEACON_PORT}
     starts = sorted(f["@timestamp"].timestamp() for f in beacon)

@@ -27,6 +27,7 @@ LAZY_GROUPS: dict[str, str] = {
     "lake": "tocsin.cli.lake_cmd",
     "mail": "tocsin.cli.mail_cmd",
     "metrics": "tocsin.cli.metrics_cmd",
+    "net": "tocsin.cli.net_cmd",
     "pcap": "tocsin.cli.pcap_cmd",
     "quarantine": "tocsin.cli.quarantine_cmd",
     "rules": "tocsin.cli.rules_cmd",

@@ -141,13 +141,25 @@ def _demo_dns(settings: Settings) -> None:
 def _demo_packets(settings: Settings) -> None:
     """The server network's tap: a capture with a beacon and a scan, imported with its packets."""
     from tocsin.demo.packets import write_capture
+    from tocsin.network.hunt import hunt_net
     from tocsin.pcap.importer import import_capture
 
-    path = write_capture(settings.home / "demo-pcap", datetime.now(UTC))
+    now = datetime.now(UTC)
+    path = write_capture(settings.home / "demo-pcap", now)
     result = import_capture(settings, path)
     stderr.print(
         f"Packets: {result.packets:,} packets, {result.flows:,} flows stored with their packets: "
         f"tocsin pcap flows {escape(str(path))}"
+    )
+    report = hunt_net(
+        settings,
+        since=now - timedelta(hours=settings.net_hunt_lookback_hours),
+        until=now + timedelta(minutes=1),
+    )
+    found = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(report.by_detector().items()))
+    stderr.print(
+        f"Network: {report.flows:,} flows; findings: {found or 'none'} "
+        f"({report.alerts_new} alert(s)): tocsin net hunt --since -24h"
     )
 
 

@@ -1,7 +1,8 @@
 """The packet part of the story: a capture from the server network's tap.
 
-The infected workstation checks in with its command-and-control server over HTTPS every minute
-or so (a little jitter, nearly the same size each time) for six hours, the attacker's foothold
+web01, whose DNS tunnel the DNS sensor finds, also checks in with a second command-and-control
+server over HTTPS every minute or so (a little jitter, nearly the same size each time) for six
+hours, seen only by the tap; the attacker's foothold
 sweeps the server network's ports, and around them ordinary web and DNS traffic goes on. The
 capture is written as a real pcap with :mod:`tocsin.pcap.synth`, so ``tocsin pcap import`` reads
 it like any tap's file and the network analytics find the beacon and the scan in its flows.
@@ -13,10 +14,12 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tocsin.demo.common import ATTACKER_IP, C2_IP, DC_IP, MGMT_IP, VICTIM_IP, WEB_IP
+from tocsin.demo.common import ATTACKER_IP, DC_IP, MGMT_IP, WEB_IP
 from tocsin.pcap import synth
 from tocsin.pcap.writer import write_pcap
 
+BEACON_SOURCE = WEB_IP
+BEACON_TARGET = "198.51.100.80"
 SCAN_SOURCE = ATTACKER_IP
 SCAN_TARGET = MGMT_IP
 BEACON_PORT = 443
@@ -33,8 +36,8 @@ def write_capture(folder: Path, end: datetime, *, seed: int = 7) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     start = end - timedelta(hours=7)
     beacon = synth.beacon(
-        VICTIM_IP,
-        C2_IP,
+        BEACON_SOURCE,
+        BEACON_TARGET,
         BEACON_PORT,
         start_ns=_ns(start + timedelta(minutes=10)),
         interval_s=BEACON_INTERVAL_S,

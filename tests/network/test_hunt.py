@@ -1,0 +1,301 @@
+"""The network detectors over a lake the tests fill: flows from Zeek-shaped events and from
+captures the tests write and import, with known beacons, scans, long connections, exfiltration,
+rare fingerprints and indicators, and ordinary traffic that must not be flagged."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tocsin.cli import app
+from tocsin.core.errors import InvalidInputError
+from tocsin.core.home import init_home
+from tocsin.core.settings import Settings, load_settings
+from tocsin.lake.writer import LakeWriter
+from tocsin.network.hunt import hunt_net, net_principal
+from tocsin.network.jobs import NetHuntJob
+from tocsin.pcap import synth
+from tocsin.pcap.importer import import_capture
+from tocsin.pcap.writer import write_pcap
+from tocsin.respond.blocklist import BlockLists, EntryDraft
+from tocsin.respond.values import ListName
+from tocsin.workspace.db import Database
+from tocsin.workspace.service import Workspace
+
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+WINDOW = (NOW - timedelta(hours=24), NOW + timedelta(minutes=1))
+C2, JITTER_C2, WEB = "198.51.100.23", "198.51.100.24", "192.0.2.80"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Settings:
+    settings = load_settings(home=tmp_path / "home")
+    init_home(settings)
+    Workspace.open(settings).close()
+    return settings
+
+
+def conn(
+    ts: datetime,
+    src: str,
+    dst: str,
+    dport: int,
+    *,
+    sbytes: int = 300,
+    dbytes: int = 200,
+    duration: float = 0.5,
+    state: str = "SF",
+    sport: int | None = None,
+    proto: str = "tcp",
+) -> dict[str, object]:
+    """One Zeek-shaped conn event."""
+    return {
+        "@timestamp": ts,
+        "source.ip": src,
+        "source.port": sport if sport is not None else 40000 + int(ts.timestamp()) % 20000,
+        "destination.ip": dst,
+        "destination.port": dport,
+        "network.transport": proto,
+        "source.bytes": sbytes,
+        "destination.bytes": dbytes,
+        "event.duration": int(duration * 1e9),
+        "conn_state": state,
+    }
+
+
+def write(settings: Settings, events: list[dict[str, object]], dataset: str = "zeek.conn") -> None:
+    writer = LakeWriter(settings.lake_dir)
+    now = datetime.now(UTC)
+    for i, event in enumerate(events):
+        event.setdefault("event.id", f"{dataset}-{i}-{random.random()}")
+        event["event.dataset"] = dataset
+        event["event.ingested"] = now
+    writer.add(events)
+    writer.flush()
+    writer.close()
+
+
+def beacon_events(
+    src: str,
+    dst: str,
+    *,
+    period: float,
+    jitter: float,
+    size_jitter: int,
+    seed: int,
+    hours: float = 20,
+) -> list[dict[str, object]]:
+    rng = random.Random(seed)
+    out, when = [], NOW - timedelta(hours=hours)
+    while when < NOW:
+        out.append(conn(when, src, dst, 443, sbytes=400 + rng.randint(-size_jitter, size_jitter)))
+        when += timedelta(seconds=period + rng.uniform(-jitter, jitter))
+    return out
+
+
+def browsing(src: str, seed: int) -> list[dict[str, object]]:
+    rng = random.Random(seed)
+    out, when = [], NOW - timedelta(hours=20)
+    while when < NOW:
+        out.append(conn(when, src, WEB, 443, sbytes=rng.randint(300, 60000)))
+        when += timedelta(seconds=rng.expovariate(1 / 300))
+    return out
+
+
+def test_beacons_are_ranked_and_only_beacons_flagged(home: Settings) -> None:
+    write(
+        home,
+        beacon_events("10.0.0.5", C2, period=300, jitter=0, size_jitter=0, seed=1)
+        + beacon_events("10.0.0.6", JITTER_C2, period=300, jitter=45, size_jitter=20, seed=2)
+        + browsing("10.0.0.7", 3),
+    )
+    from tocsin.lake.reader import LakeReader
+    from tocsin.network.detectors import NetContext, beacon_scores, merge_thresholds
+    from tocsin.network.source import flow_files, load_flows
+
+    reader = LakeReader(home.lake_dir)
+    with reader.connect() as con:
+        load_flows(
+            con,
+            reader,
+            since=WINDOW[0],
+            until=WINDOW[1],
+            files=flow_files(reader, since=WINDOW[0], until=WINDOW[1]),
+        )
+        from tocsin.network.hunt import _networks
+
+        ctx = NetContext(
+            con,
+            *WINDOW,
+            merge_thresholds({}),
+            [n for n, _ in _networks(home.net_internal_networks, "i")],
+            allowed=lambda _a: False,
+        )
+        scores = {s.dst: s.score for s in beacon_scores(ctx)}
+    assert scores[C2] > scores[JITTER_C2] > scores[WEB]
+    assert scores[WEB] < 0.8
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"])
+    flagged = {f.dst: f for f in report.findings}
+    assert set(flagged) == {C2, JITTER_C2}
+    perfect = flagged[C2]
+    assert perfect.severity == "high"
+    assert "median interval 300.0 s" in perfect.reasons[0].detail
+    assert len(perfect.event_ids) == 50  # evidence capped
+    assert report.alerts_new == 2
+
+
+def test_internal_pairs_are_left_unless_asked(home: Settings) -> None:
+    write(home, beacon_events("10.0.0.5", "10.0.9.9", period=120, jitter=0, size_jitter=0, seed=4))
+    assert hunt_net(home, since=WINDOW[0], until=WINDOW[1], alerts=False).findings == []
+    wide = Settings(home=home.home, net_thresholds={"beacon.internal": 1})
+    found = hunt_net(wide, since=WINDOW[0], until=WINDOW[1], alerts=False).findings
+    assert [f.detector for f in found] == ["net.beacon"]
+
+
+def test_scans_from_a_capture(home: Settings, tmp_path: Path) -> None:
+    start = int((NOW - timedelta(hours=2)).timestamp() * 1e9)
+    frames = synth.merge(
+        synth.syn_scan("10.0.0.66", "10.0.0.10", range(1, 301), start_ns=start, open_ports=[22]),
+        synth.syn_scan("10.0.0.67", "10.0.0.11", range(1, 51), start_ns=start),  # too few ports
+        synth.host_sweep(
+            "10.0.0.68",
+            [f"10.0.1.{i}" for i in range(1, 80)],
+            3389,
+            start_ns=start,
+            answering=["10.0.1.5"],
+        ),
+    )
+    path = tmp_path / "scan.pcap"
+    write_pcap(path, frames, synth.LINKTYPE_ETHERNET)
+    import_capture(home, path, detection=False)
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["scan"])
+    found = {(f.src, f.dst): f for f in report.findings}
+    assert set(found) == {("10.0.0.66", "10.0.0.10"), ("10.0.0.68", None)}
+    vertical = found[("10.0.0.66", "10.0.0.10")]
+    assert vertical.score == 299  # 300 ports, one of them open
+    assert vertical.community_ids and vertical.event_ids
+    assert "78 hosts probed on port 3389" in found[("10.0.0.68", None)].reasons[0].detail
+
+
+def test_long_connections(home: Settings) -> None:
+    write(
+        home,
+        [
+            conn(NOW - timedelta(hours=5), "10.0.0.5", "203.0.113.7", 22, duration=3 * 3600),
+            conn(NOW - timedelta(hours=5), "10.0.0.6", "203.0.113.8", 22, duration=600),
+        ],
+    )
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["long_connection"])
+    assert [(f.src, f.dst, f.score) for f in report.findings] == [("10.0.0.5", "203.0.113.7", 3.0)]
+
+
+def test_exfiltration_against_the_hosts_own_baseline(home: Settings) -> None:
+    past = []
+    for day in range(1, 8):
+        when = NOW - timedelta(days=day, hours=3)
+        past.append(conn(when, "10.0.0.7", "192.0.2.10", 443, sbytes=2_000_000))
+        past.append(conn(when, "10.0.0.8", "192.0.2.10", 443, sbytes=2_000_000))
+    busy = [
+        conn(NOW - timedelta(hours=h), f"10.0.3.{h}", "192.0.2.99", 443, sbytes=1000)
+        for h in range(1, 6)
+    ]
+    window = [
+        conn(NOW - timedelta(hours=2), "10.0.0.7", "203.0.113.99", 443, sbytes=600_000_000),
+        conn(NOW - timedelta(hours=2), "10.0.0.8", "192.0.2.99", 443, sbytes=600_000_000),
+    ]
+    write(home, past + busy + window)
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["exfiltration"])
+    assert [(f.src, f.dst) for f in report.findings] == [("10.0.0.7", "203.0.113.99")]
+    detail = report.findings[0].reasons[0].detail
+    assert "600.0 MB" in detail and "usual" in detail
+
+
+def test_rare_fingerprints_are_new_and_few(home: Settings) -> None:
+    common = "e7d705a3286e19ea42f587b344ee6865"
+    rare = "0123456789abcdef0123456789abcdef"
+    past = [
+        {
+            "@timestamp": NOW - timedelta(days=2),
+            "source.ip": f"10.0.0.{i}",
+            "destination.ip": WEB,
+            "tls.client.ja3": common,
+        }
+        for i in range(1, 6)
+    ]
+    now = [
+        {
+            "@timestamp": NOW - timedelta(hours=1),
+            "source.ip": "10.0.0.1",
+            "destination.ip": WEB,
+            "tls.client.ja3": common,
+        },
+        {
+            "@timestamp": NOW - timedelta(hours=1),
+            "source.ip": "10.0.0.9",
+            "destination.ip": C2,
+            "tls.client.ja3": rare,
+        },
+    ]
+    write(home, past + now, dataset="pcap.tls")
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["rare_fingerprint"])
+    assert [(f.src, f.fields.get("net.ja3")) for f in report.findings] == [("10.0.0.9", rare)]
+    draft = report.findings[0].to_draft()
+    assert ("ja3", rare) in {(o.type, o.value) for o in draft.observables}
+
+
+def test_block_list_address_is_an_indicator_and_allow_closes_past_alerts(home: Settings) -> None:
+    write(
+        home,
+        beacon_events("10.0.0.5", C2, period=300, jitter=0, size_jitter=0, seed=1)
+        + [conn(NOW - timedelta(hours=1), "10.0.0.9", "203.0.113.66", 8443)],
+    )
+    db = Database(home.workspace_url)
+    lists = BlockLists(db)
+    lists.add(net_principal(), [EntryDraft("203.0.113.66", reason="c2 feed")])
+    first = hunt_net(home, since=WINDOW[0], until=WINDOW[1])
+    detectors = first.by_detector()
+    assert detectors["net.indicator"] == 1 and detectors["net.beacon"] == 1
+    lists.add(net_principal(), [EntryDraft(C2, list=ListName.ALLOW, reason="our backup SaaS")])
+    db.close()
+    second = hunt_net(home, since=WINDOW[0], until=WINDOW[1])
+    assert "net.beacon" not in second.by_detector()
+    assert second.alerts_closed == 1
+    ws = Workspace.open(home)
+    try:
+        (closed,) = ws.alerts.list(net_principal(), rule_id="net.beacon", limit=5).items
+        assert closed.status == "closed" and closed.classification == "benign_positive"
+        assert "allow list" in (closed.close_comment or "")
+    finally:
+        ws.close()
+
+
+def test_settings_errors_name_what_is_known(home: Settings) -> None:
+    with pytest.raises(InvalidInputError, match="unknown network detector"):
+        hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["vibes"])
+    bad = Settings(home=home.home, net_thresholds={"beacon.nope": 1})
+    with pytest.raises(InvalidInputError, match="known: beacon.internal"):
+        hunt_net(bad, since=WINDOW[0], until=WINDOW[1])
+    with pytest.raises(InvalidInputError, match="window is empty"):
+        hunt_net(home, since=WINDOW[1], until=WINDOW[0])
+
+
+def test_cli_and_job(home: Settings, monkeypatch) -> None:
+    write(home, beacon_events("10.0.0.5", C2, period=300, jitter=0, size_jitter=0, seed=1))
+    monkeypatch.setenv("TOCSIN_HOME", str(home.home))
+    runner = CliRunner()
+    result = runner.invoke(app, ["net", "hunt", "--since", "-24h", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["destination"] == C2
+    ranked = runner.invoke(app, ["net", "beacons", "--output", "json"])
+    assert json.loads(ranked.stdout)[0]["destination"] == C2
+    top = runner.invoke(app, ["net", "top", "--output", "json"])
+    assert {r["table"] for r in json.loads(top.stdout)} >= {"talkers", "ports"}
+    job = NetHuntJob()
+    assert job.interval(home) == home.net_hunt_interval_minutes * 60
+    assert job.interval(Settings(home=home.home, net_hunt_interval_minutes=0)) is None
+    assert "net.beacon 1" in job.run(home)
