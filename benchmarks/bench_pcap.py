@@ -120,13 +120,16 @@ def run_dpkt(path: Path) -> dict[str, float] | None:
 def peak_memory(path: Path) -> float:
     """tocsin's peak resident memory (MiB) over a capture, measured in a child process."""
     code = (
-        "import sys; from pathlib import Path; from tocsin.pcap.engine import PacketEngine\n"
+        "import resource, sys; from pathlib import Path\n"
+        "from tocsin.pcap.engine import PacketEngine\n"
         "for r in PacketEngine(Path(sys.argv[1])).run(): pass\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(after, before) / 1024
+    # the child reports its own peak: RUSAGE_CHILDREN would include tshark's runs
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True
+    ).stdout
+    return int(out.split()[-1]) / 1024
 
 
 def bench(path: Path, peers: bool) -> dict[str, object]:

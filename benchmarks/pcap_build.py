@@ -33,7 +33,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pcap"
 # per capture: how many times it appears in a realistic round (scan: 1 per 10 rounds)
 REALISTIC = {
     "tcp_ports.pcapng": 4,
-    "mail_sender_attachment.pcapng": 6,
+    "mail_sender_attachment.pcapng": 1,
     "http_post.pcapng": 6,
     "http_google.pcapng": 6,
     "http_dvwa_sqlinjection.pcapng": 4,

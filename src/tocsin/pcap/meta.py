@@ -16,6 +16,7 @@ number; the packet and its flow are kept.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Callable
@@ -45,6 +46,7 @@ def _when(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, UTC)
 
 
+@functools.lru_cache(maxsize=65536)
 def _mapped(address: str) -> bytes:
     """An address as the decoder keys it: 16 bytes, IPv4 mapped."""
     parsed = ipaddress.ip_address(address)
@@ -73,7 +75,7 @@ class MetadataExtractor:
         # DNS queries waiting for their answer: (flow, id, name) -> the event so far
         self._dns: dict[tuple[int, str, str], Event] = {}
         self._by_flow: dict[int, list[tuple[int, str, str]]] = {}
-        self.dissectors: dict[str, Callable[[FlowStreams, dict[str, Any]], list[Event]]] = {
+        self.dissectors: dict[str, Callable[[bytes, bytes, dict[str, Any]], list[Event]]] = {
             "dns": self._tcp_dns,
             "http": self._tcp_http,
             "tls": self._tcp_tls,
@@ -298,22 +300,22 @@ class MetadataExtractor:
         for seq, streams in followed.items():
             k = position[seq]
             flow = {c: rows[c][k] for c in columns}
+            client, server, _cut = client_server(streams, flow)  # assembled once per flow
             for name, dissect in self.dissectors.items():
                 try:
-                    events += dissect(streams, flow)
+                    events += dissect(client, server, flow)
                 except Malformed as exc:
                     self.anomalies.add(
                         f"{name}_malformed", f"{self.name} flow {flow['flow.id']}", str(exc)
                     )
         return events
 
-    def _tcp_dns(self, streams: FlowStreams, flow: dict[str, Any]) -> list[Event]:
+    def _tcp_dns(self, client: bytes, server: bytes, flow: dict[str, Any]) -> list[Event]:
         """DNS over TCP (zone transfers, large answers): the messages of both directions."""
         if 53 not in (flow["source.port"], flow["destination.port"]):
             return []
         from tocsin.pcap.proto.dns import parse_message, split_tcp
 
-        client, server, _cut = client_server(streams, flow)
         queries: dict[str, Event] = {}
         out: list[Event] = []
         seq = str(flow["flow.id"]).rpartition("-")[2]
@@ -360,9 +362,8 @@ class MetadataExtractor:
             "pcap.capture": self.cid,
         }
 
-    def _tcp_http(self, streams: FlowStreams, flow: dict[str, Any]) -> list[Event]:
+    def _tcp_http(self, client: bytes, server: bytes, flow: dict[str, Any]) -> list[Event]:
         """HTTP/1.x transactions, and the files their bodies carry."""
-        client, server, _cut = client_server(streams, flow)
         if not client.startswith(HTTP_METHODS):
             return []
         from tocsin.pcap.proto.http import parse_http
@@ -401,9 +402,8 @@ class MetadataExtractor:
                 )
         return out
 
-    def _tcp_tls(self, streams: FlowStreams, flow: dict[str, Any]) -> list[Event]:
+    def _tcp_tls(self, client: bytes, server: bytes, flow: dict[str, Any]) -> list[Event]:
         """The hellos of a TLS connection: SNI, versions, cipher, JA3, JA3S, JA4."""
-        client, server, _cut = client_server(streams, flow)
         if not client.startswith(b"\x16\x03"):
             return []
         from tocsin.pcap.proto.tls import parse_client_hello, parse_server_hello, tls_fields
@@ -425,9 +425,8 @@ class MetadataExtractor:
             }
         ]
 
-    def _tcp_smtp(self, streams: FlowStreams, flow: dict[str, Any]) -> list[Event]:
+    def _tcp_smtp(self, client: bytes, server: bytes, flow: dict[str, Any]) -> list[Event]:
         """SMTP envelopes and messages, and the attachments they carry."""
-        client, server, _cut = client_server(streams, flow)
         if not server.startswith((b"220 ", b"220-")):
             return []
         from tocsin.pcap.proto.smtp import parse_smtp

@@ -108,22 +108,33 @@ class StreamCollector:
         followed = np.isin(seqs, np.fromiter(self.flows, dtype=np.int64, count=len(self.flows)))
         if not followed.any():
             return
-        for i in rows[followed].tolist():
-            seq = int(packet_flow[i])
-            src = dec.src_hi[i].item().to_bytes(8, "big") + dec.src_lo[i].item().to_bytes(8, "big")
-            endpoint = (src, int(dec.sport[i]))
+        chosen = rows[followed]
+        # every per-packet value as plain Python objects at once (no numpy scalar per field)
+        keys = np.empty((chosen.shape[0], 2), dtype=">u8")
+        keys[:, 0] = dec.src_hi[chosen]
+        keys[:, 1] = dec.src_lo[chosen]
+        addresses = keys.view(np.uint8).reshape(-1, 16)
+        flows = packet_flow[chosen].tolist()
+        sports = dec.sport[chosen].tolist()
+        seqnos = dec.seq[chosen].tolist()
+        stamps = batch.ts[chosen].tolist()
+        offsets = dec.payload_off[chosen].tolist()
+        lengths = dec.payload_len[chosen].tolist()
+        raw = addresses.tobytes()
+        for k, seq in enumerate(flows):
+            endpoint = (raw[16 * k : 16 * k + 16], sports[k])
             followed_flow = self.flows[seq]
             streams = followed_flow.streams
             limit = followed_flow.limit or self.max_bytes
             stream = streams.get(endpoint)
-            tcp_seq = int(dec.seq[i])
+            tcp_seq = seqnos[k]
             if stream is None:
-                stream = streams[endpoint] = Stream(int(batch.ts[i]), tcp_seq)
+                stream = streams[endpoint] = Stream(stamps[k], tcp_seq)
             if stream.size >= limit:
                 stream.capped = True
                 continue
-            start = int(dec.payload_off[i])
-            length = min(int(dec.payload_len[i]), limit - stream.size)
+            start = offsets[k]
+            length = min(lengths[k], limit - stream.size)
             rel = (tcp_seq - stream.isn) & 0xFFFFFFFF
             if rel > 0x7FFFFFFF:  # before the first segment seen: a retransmission; drop it
                 continue
