@@ -299,3 +299,40 @@ def test_cli_and_job(home: Settings, monkeypatch) -> None:
     assert job.interval(home) == home.net_hunt_interval_minutes * 60
     assert job.interval(Settings(home=home.home, net_hunt_interval_minutes=0)) is None
     assert "net.beacon 1" in job.run(home)
+
+
+def test_rita_sample_day_from_the_shared_zeek_logs(shared_data: Path, tmp_path: Path) -> None:
+    """RITA's own test data: a host beaconing over HTTP every 200-350 s with a one-off user
+    agent, and an SSH session open the whole time (Zeek's open_conn log)."""
+    import glob
+
+    from tocsin.ingest.service import IngestService
+
+    day = shared_data / "zeek" / "test_data" / "missing_host" / "2024-04-20"
+    if not day.is_dir():
+        pytest.skip("the RITA sample logs are not in ../shared/data/zeek")
+    settings = Settings(home=tmp_path / "rita", net_internal_networks=["73.54.23.0/24"])
+    init_home(settings)
+    files = [
+        Path(p)
+        for pattern in ("conn.*", "open_conn.*", "http.*")
+        for p in sorted(glob.glob(str(day / pattern)))
+    ]
+    IngestService(settings, detection=False).ingest(files)
+    report = hunt_net(
+        settings,
+        since=datetime(2024, 4, 20, tzinfo=UTC),
+        until=datetime(2024, 4, 21, tzinfo=UTC),
+        alerts=False,
+    )
+    found = {(f.detector, f.src, f.dst) for f in report.findings}
+    pair = ("73.54.23.243", "64.225.56.201")
+    assert ("net.beacon", *pair) in found
+    assert ("net.long_connection", *pair) in found
+    beacon = next(f for f in report.findings if f.detector == "net.beacon")
+    assert beacon.score > 0.85
+    assert "median interval 27" in beacon.reasons[0].detail
+    ssh = next(f for f in report.findings if f.detector == "net.long_connection")
+    assert ssh.score >= 24
+    # the sensor's inbound internet noise is a scan at most, never a beacon of ours
+    assert {f.src for f in report.findings if f.detector == "net.beacon"} == {pair[0]}

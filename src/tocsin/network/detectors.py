@@ -270,8 +270,11 @@ def beacon_scores(ctx: NetContext) -> list[BeaconScore]:
     internal_too = bool(ctx.t("beacon.internal"))
     scores = []
     for src, dst, times, sizes, ports in pairs:
-        # as RITA does, only traffic that crosses the edge, unless beacon.internal is set
-        if not internal_too and ctx.internal and ctx.is_internal(src) == ctx.is_internal(dst):
+        # as RITA does: internal hosts calling out (and, with beacon.internal, calling each
+        # other); an outside host calling in is a client of ours, not malware phoning home
+        if ctx.internal and not ctx.is_internal(src):
+            continue
+        if ctx.internal and ctx.is_internal(dst) and not internal_too:
             continue
         stamps = np.asarray(times, dtype=np.float64)
         intervals = np.diff(stamps)
@@ -585,16 +588,21 @@ def detect_rare_fingerprints(ctx: NetContext) -> list[Finding]:
     """JA3, JA4 and user agents used by very few hosts and never seen before."""
     rows = ctx.rows(
         "SELECT kind, value, count(DISTINCT src), count(*), min(src), min(dst) FROM prints "
-        "GROUP BY kind, value HAVING count(DISTINCT src) <= $n",
+        "GROUP BY kind, value HAVING count(DISTINCT src) <= $n ORDER BY count(*) DESC",
         {"n": ctx.t("rare.max_hosts")},
     )
     if not rows:
         return []
     seen = ctx.history("prints", int(ctx.t("rare.history_days"))) if ctx.history else set()
+    if not seen:
+        ctx.stats["rare_fingerprint.learning"] = 1  # nothing to compare with yet: learn first
+        return []
     findings = []
     for kind, value, hosts, count, src, dst in rows:
         if (str(kind), str(value)) in seen or ctx.allowed(str(dst)) or ctx.allowed(str(src)):
             continue
+        if ctx.internal and not ctx.is_internal(str(src)):
+            continue  # the fingerprints of our own clients, not of whoever calls our servers
         evidence = ctx.rows(
             "SELECT id, cid, ts FROM prints WHERE kind = $k AND value = $v ORDER BY ts LIMIT 50",
             {"k": kind, "v": value},

@@ -19,7 +19,13 @@ from tocsin.core.errors import InvalidInputError
 from tocsin.core.settings import Settings
 from tocsin.lake.reader import LakeReader
 from tocsin.network.detectors import DETECTORS, Finding, NetContext, merge_thresholds
-from tocsin.network.source import fingerprint_files, flow_files, load_fingerprints, load_flows
+from tocsin.network.source import (
+    OPEN_LOOKBACK_DAYS,
+    fingerprint_files,
+    flow_files,
+    load_fingerprints,
+    load_flows,
+)
 from tocsin.workspace.permissions import Principal
 
 PRINCIPAL_NAME = "network"
@@ -160,12 +166,14 @@ def hunt_net(
     internal = [n for n, _ in _networks(settings.net_internal_networks, "internal")]
     step("reading flows")
     with reader.connect() as con:
+        # a connection still open in the window may have begun days before it
+        opened = since - timedelta(days=OPEN_LOOKBACK_DAYS)
         report.flows = load_flows(
             con,
             reader,
             since=since,
             until=until,
-            files=flow_files(reader, since=since, until=until),
+            files=flow_files(reader, since=opened, until=until),
         )
         report.fingerprints = load_fingerprints(
             con,

@@ -9,7 +9,10 @@ The temporary table ``flows`` has one row per flow: ``ts``, ``src``, ``sport``, 
 ``proto``, ``sbytes``, ``dbytes`` (bytes each way as the source counts them), ``duration``
 (seconds), ``state`` (Zeek's ``conn_state`` where the source has one), ``probe`` (a connection
 attempt that carried nothing: the unit of a scan), ``cid`` (Community ID), ``id`` and ``dataset``.
-A flow that two sensors saw (same 5-tuple, same second) is kept once.
+A flow that two sensors saw (same 5-tuple, same second) is kept once, with its longest
+duration: Zeek's ``open_conn`` log repeats a connection still open every hour. A connection that
+began before the window but was still open in it is part of the window (the caller reads files
+from ``OPEN_LOOKBACK`` before it).
 
 ``probe`` is one documented rule for every source: a TCP or UDP flow whose state says it was not
 answered or was refused (S0, REJ, RSTOS0, RSTRH, SH, SHR, OTH) or, when the source has no state
@@ -26,6 +29,7 @@ import duckdb
 from tocsin.lake.layout import LakeFile, list_files
 from tocsin.lake.reader import LakeReader
 
+OPEN_LOOKBACK_DAYS = 2  # how far back a connection still open in the window may have begun
 FAILED_STATES = ("S0", "REJ", "RSTOS0", "RSTRH", "SH", "SHR", "OTH")
 FINGERPRINT_COLUMNS = ("tls.client.ja3", "tls.client.ja4", "user_agent.original")
 
@@ -107,7 +111,8 @@ def load_flows(
         f"{_col(columns, 'event.id', 'VARCHAR')}, {_col(columns, 'event.dataset', 'VARCHAR')} "
         "FROM read_parquet($files, union_by_name = true) "
         'WHERE "source.ip" IS NOT NULL AND "destination.ip" IS NOT NULL '
-        'AND "@timestamp" >= $since AND "@timestamp" < $until'
+        f'AND "@timestamp" < $until AND ("@timestamp" >= $since OR '
+        f'epoch("@timestamp") + coalesce({duration}, 0) >= epoch($since))'
     )
     con.execute(
         f"INSERT INTO {table} {select}",
@@ -117,7 +122,7 @@ def load_flows(
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {table} "  # noqa: S608 - our name
         "QUALIFY row_number() OVER (PARTITION BY src, sport, dst, dport, proto, "
-        "date_trunc('second', ts) ORDER BY dataset) = 1"
+        "date_trunc('second', ts) ORDER BY duration DESC NULLS LAST, dataset) = 1"
     )
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()  # noqa: S608 - our name
     return int(rows[0][0])

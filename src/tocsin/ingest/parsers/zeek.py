@@ -392,6 +392,10 @@ ECS_MAPPINGS: dict[str, LogMapping] = {
 _DEFAULT_MAPPING = LogMapping()
 
 
+# Zeek's long-connections package logs connections still open, with the same fields as conn
+ECS_MAPPINGS["open_conn"] = ECS_MAPPINGS["conn"]
+
+
 def mapping_for(log: str) -> LogMapping:
     """Return the ECS mapping of a Zeek log name (``conn``, ``dns``...)."""
     return ECS_MAPPINGS.get(log, _DEFAULT_MAPPING)
