@@ -319,21 +319,9 @@ class MetadataExtractor:
         queries: dict[str, Event] = {}
         out: list[Event] = []
         seq = str(flow["flow.id"]).rpartition("-")[2]
-        base = {
-            "@timestamp": flow["@timestamp"],
-            "source.ip": flow["source.ip"],
-            "source.port": flow["source.port"],
-            "destination.ip": flow["destination.ip"],
-            "destination.port": flow["destination.port"],
-            "network.transport": "tcp",
-            "network.type": flow["network.type"],
-            "network.community_id": flow["network.community_id"],
-            "flow.id": flow["flow.id"],
-            "pcap.capture": self.cid,
-        }
-        messages = [(m, True) for m in split_tcp(client)[0]]
-        messages += [(m, False) for m in split_tcp(server)[0]]
-        for index, (message, _from_client) in enumerate(messages):
+        base = self._flow_base(flow)
+        messages = split_tcp(client)[0] + split_tcp(server)[0]
+        for index, message in enumerate(messages):
             try:
                 fields = parse_message(message)
             except Malformed as exc:
@@ -349,6 +337,7 @@ class MetadataExtractor:
         return out
 
     def _flow_base(self, flow: dict[str, Any]) -> Event:
+        """The fields every event of a TCP flow shares: its addresses, ids and capture."""
         return {
             "@timestamp": flow["@timestamp"],
             "source.ip": flow["source.ip"],
