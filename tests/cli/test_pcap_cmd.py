@@ -88,3 +88,14 @@ def test_usage_errors(capture: Path, tmp_path: Path, monkeypatch) -> None:
     )
     assert bad.exit_code in (1, 2)
     assert "not a port" in bad.output
+
+
+def test_a_folder_stands_for_its_captures(capture: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TOCSIN_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "taps" / "day1"
+    folder.mkdir(parents=True)
+    (folder / "a.pcap").write_bytes(capture.read_bytes())
+    (folder / "notes.txt").write_text("not a capture")
+    result = runner.invoke(app, ["pcap", "flows", str(tmp_path / "taps"), "--output", "json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)) == 11

@@ -43,11 +43,23 @@ FLOW_COLUMNS = (
 )
 
 
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+
+
 def _existing(paths: list[Path]) -> list[Path]:
-    missing = [str(p) for p in paths if not p.is_file()]
+    """The capture files named, a folder standing for the captures inside it (recursively)."""
+    missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such capture file: {', '.join(missing)}", param_hint="FILE")
-    return paths
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(
+                p for p in path.rglob("*") if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES)
+            )
+        else:
+            found.append(path)
+    return found
 
 
 @app.command("flows")
