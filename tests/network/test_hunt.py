@@ -336,3 +336,25 @@ def test_rita_sample_day_from_the_shared_zeek_logs(shared_data: Path, tmp_path: 
     assert ssh.score >= 24
     # the sensor's inbound internet noise is a scan at most, never a beacon of ours
     assert {f.src for f in report.findings if f.detector == "net.beacon"} == {pair[0]}
+
+
+def test_sources_without_states_count_probes_by_bytes_back(home: Settings) -> None:
+    """Suricata's flow records have no Zeek state: a flow with nothing back is a probe."""
+    events = []
+    for port in range(1, 151):
+        event = conn(
+            NOW - timedelta(minutes=30),
+            "10.0.0.99",
+            "10.0.5.5",
+            port,
+            sbytes=60,
+            dbytes=0,
+            sport=50000,
+        )
+        event.pop("conn_state")
+        events.append(event)
+    answered = conn(NOW - timedelta(minutes=30), "10.0.0.98", "10.0.5.5", 443, dbytes=900)
+    answered.pop("conn_state")
+    write(home, [*events, answered], dataset="suricata.flow")
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["scan"], alerts=False)
+    assert [(f.src, f.dst, f.score) for f in report.findings] == [("10.0.0.99", "10.0.5.5", 150.0)]
