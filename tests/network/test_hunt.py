@@ -358,3 +358,14 @@ def test_sources_without_states_count_probes_by_bytes_back(home: Settings) -> No
     write(home, [*events, answered], dataset="suricata.flow")
     report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["scan"], alerts=False)
     assert [(f.src, f.dst, f.score) for f in report.findings] == [("10.0.0.99", "10.0.5.5", 150.0)]
+
+
+def test_steady_sizes_at_random_times_are_not_a_beacon(home: Settings) -> None:
+    rng = random.Random(9)
+    events, when = [], WINDOW[0] + timedelta(seconds=5)
+    while when < NOW:  # a monitoring agent all day long: always 400 bytes, whenever it likes
+        events.append(conn(when, "10.0.0.40", "203.0.113.40", 443, sbytes=400))
+        when += timedelta(seconds=rng.expovariate(1 / 200))
+    write(home, events)
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"], alerts=False)
+    assert report.findings == []

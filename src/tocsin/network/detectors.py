@@ -37,6 +37,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "beacon.min_connections": 20,
     "beacon.min_score": 0.80,
     "beacon.min_interval_s": 5.0,
+    "beacon.min_timing": 0.7,
     "beacon.internal": 0,
     "long.min_hours": 1.0,
     "scan.vertical_ports": 100,
@@ -323,6 +324,8 @@ def detect_beacons(ctx: NetContext) -> list[Finding]:
             continue
         if beat.interval < ctx.t("beacon.min_interval_s"):
             continue  # a burst, not a rhythm
+        if (beat.parts["ts_skew"] + beat.parts["ts_madm"]) / 2 < ctx.t("beacon.min_timing"):
+            continue  # steady sizes and presence alone are a service, not a beacon
         ids, cids, first, last = ctx.evidence(
             "src = $src AND dst = $dst", {"src": beat.src, "dst": beat.dst}
         )
