@@ -74,9 +74,14 @@ def test_server_runs_every_listener_and_drains_on_stop(tmp_path):
                 assert health["syslog_messages"] == 30
                 assert health["listeners"] == ports
                 assert health["spool_pending_bytes"] > 0
-                # compaction and retention are off here; the workspace jobs and the DNS
-                # analytics run (intel feeds only when a URL feed is configured)
-                assert set(health["jobs"]) == {"workspace.sla", "respond.notify", "dns.hunt"}
+                # compaction and retention are off here; the workspace jobs and the DNS and
+                # network analytics run (intel feeds only when a URL feed is configured)
+                assert set(health["jobs"]) == {
+                    "workspace.sla",
+                    "respond.notify",
+                    "dns.hunt",
+                    "net.hunt",
+                }
         finally:
             await server.stop_background()
 

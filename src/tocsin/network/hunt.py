@@ -227,7 +227,9 @@ def hunt_net(
                 step(name.replace("_", " "))
                 report.findings.extend(DETECTORS[name](ctx))
                 lap(name)
-    if alerts:
+    # the workspace is opened only when there is something to raise or an allow entry that may
+    # close past alerts (a hunt over an empty lake touches nothing)
+    if alerts and (report.findings or (allow.networks and report.flows)):
         _raise_and_close(settings, report, allow)
         lap("alerts")
     return report
