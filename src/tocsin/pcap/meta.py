@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -150,21 +150,29 @@ class MetadataExtractor:
             )
         return out
 
-    def _udp_dns(self, result: BatchResult, rows: npt.NDArray[np.int64]) -> list[Event]:
-        from tocsin.pcap.proto.dns import parse_message
-
+    def _parsed(
+        self,
+        result: BatchResult,
+        rows: npt.NDArray[np.int64],
+        protocol: str,
+        parse: Callable[[bytes], dict[str, object]],
+    ) -> Iterator[tuple[Event, dict[str, object]]]:
+        """Each packet's network fields and its parsed payload; malformed ones counted."""
         batch, dec = result.batch, result.decoded
-        done: list[Event] = []
         for base, i in zip(self._network(result, rows), rows.tolist(), strict=True):
             start = int(dec.payload_off[i])
             payload = batch.buf[start : start + int(dec.payload_len[i])].tobytes()
             try:
-                fields = parse_message(payload)
+                yield base, parse(payload)
             except Malformed as exc:
-                self.anomalies.add(
-                    "dns_malformed", f"{self.name} packet {base['pcap.packet']}", str(exc)
-                )
-                continue
+                where = f"{self.name} packet {base['pcap.packet']}"
+                self.anomalies.add(f"{protocol}_malformed", where, str(exc))
+
+    def _udp_dns(self, result: BatchResult, rows: npt.NDArray[np.int64]) -> list[Event]:
+        from tocsin.pcap.proto.dns import parse_message
+
+        done: list[Event] = []
+        for base, fields in self._parsed(result, rows, "dns", parse_message):
             done += self._dns_message(base, fields)
         return done
 
@@ -219,24 +227,16 @@ class MetadataExtractor:
         dataset: str,
         parse: Callable[[bytes], dict[str, object]],
     ) -> list[Event]:
-        batch, dec = result.batch, result.decoded
         out: list[Event] = []
-        for base, i in zip(self._network(result, rows), rows.tolist(), strict=True):
-            start = int(dec.payload_off[i])
-            payload = batch.buf[start : start + int(dec.payload_len[i])].tobytes()
-            try:
-                fields = parse(payload)
-            except Malformed as exc:
-                kind = dataset.split(".", 1)[1] + "_malformed"
-                self.anomalies.add(kind, f"{self.name} packet {base['pcap.packet']}", str(exc))
-                continue
+        protocol = dataset.split(".", 1)[1]
+        for base, fields in self._parsed(result, rows, protocol, parse):
             base.pop("_flow", None)
             base.pop("_ts", None)
             event = {**base, **fields}
             event["event.dataset"] = dataset
             event["event.category"] = ["network"]
             event["event.type"] = ["protocol"]
-            event["network.protocol"] = dataset.split(".", 1)[1]
+            event["network.protocol"] = protocol
             event["event.id"] = f"{self.prefix}-{dataset[5]}{base['pcap.packet']}"
             out.append(event)
         return out
