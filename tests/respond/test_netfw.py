@@ -139,3 +139,16 @@ def test_cli_export(tmp_path: Path, monkeypatch) -> None:
     assert out.stdout == "198.51.100.0/24\n"
     nft = runner.invoke(app, ["blocklist", "export", "--format", "nftables"])
     assert "add element inet tocsin blocklist_v4 { 198.51.100.0/24 }" in nft.stdout
+
+
+def test_ipset_reloads_after_the_list_grows(tmp_path: Path) -> None:
+    need("ipset", "ipset")
+    small = tmp_path / "small.ipset"
+    large = tmp_path / "large.ipset"
+    small.write_text(get_exporter("ipset").render(data(["198.51.100.7"])))
+    # 40,000 addresses that do not merge: past the size the first file's sets were made for
+    grown = [f"10.{i // 32768}.{(i // 128) % 256}.{(i % 128) * 2}" for i in range(40_000)]
+    large.write_text(get_exporter("ipset").render(data(grown)))
+    got = netns(f"ipset restore < {small} && ipset restore < {large} && ipset list -t tocsin-v4")
+    assert got.returncode == 0, got.stderr
+    assert "Number of entries: 40000" in got.stdout

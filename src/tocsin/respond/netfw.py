@@ -15,7 +15,9 @@ service, networks split around allowed holes) rendered three ways:
     an ``ipset restore`` file: sets ``tocsin-v4`` and ``tocsin-v6`` (``hash:net``) created when
     missing, filled through temporary sets that are then swapped in and destroyed, so iptables
     rules that match the sets (``-m set --match-set tocsin-v4 src -j DROP``) never see an empty
-    set. ``maxelem`` grows with the list.
+    set. Every set has the same fixed ``maxelem`` (``IPSET_MAXELEM``): ``create -exist`` refuses
+    an existing set whose ``maxelem`` differs, so a size that followed the list would break the
+    next reload (the cap costs no memory).
 ``edl``
     the plain External Dynamic List that Palo Alto (EDL), Fortinet (threat feed) and Check Point
     fetch over HTTP(S): one address or CIDR network per line, IPv4 first, no comments (some of
@@ -32,6 +34,7 @@ from tocsin.respond.exporters import ExportData, register_exporter
 from tocsin.respond.values import EntryKind, format_time
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPSET_MAXELEM = 1 << 24  # the same for every set and every export (see the module docstring)
 
 
 def split_networks(values: Iterable[str]) -> tuple[list[Network], list[Network]]:
@@ -107,9 +110,8 @@ class IpsetExporter:
             "# use: ipset restore < this-file",
         ]
         for name, family, networks in (("tocsin-v4", "inet", v4), ("tocsin-v6", "inet6", v6)):
-            size = max(65536, 2 * len(networks))
             temporary = f"{name}-new"
-            spec = f"hash:net family {family} maxelem {size}"
+            spec = f"hash:net family {family} maxelem {IPSET_MAXELEM}"
             lines += [
                 f"create {name} {spec} -exist",
                 f"create {temporary} {spec} -exist",
