@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tocsin.api.deps import Services, require, services
 from tocsin.core.timeutil import parse_time_bound
+from tocsin.ingest.pipeline import prepare_export
 from tocsin.workspace.history import record_audit
 from tocsin.workspace.permissions import Permission, Principal
 
@@ -81,7 +82,7 @@ def search_export(
     """Download the newest matching events as CSV or NDJSON (each export is audited)."""
     start, end = _bounds(since, until)
     result = svc.reader.search(q, since=start, until=end, limit=limit, datasets=dataset)
-    events = result.events
+    events = prepare_export(result.events, svc.settings)
     if format == "csv":
         columns: dict[str, None] = {}
         for event in events:

@@ -22,6 +22,7 @@ LAZY_GROUPS: dict[str, str] = {
     "alerts": "tocsin.cli.alerts_cmd",
     "blocklist": "tocsin.cli.blocklist_cmd",
     "cases": "tocsin.cli.cases_cmd",
+    "discovery": "tocsin.cli.discovery_cmd",
     "dns": "tocsin.cli.dns_cmd",
     "intel": "tocsin.cli.intel_cmd",
     "lake": "tocsin.cli.lake_cmd",
@@ -170,10 +171,12 @@ def search(
     result = reader.search(
         query, since=start, until=end, limit=limit, datasets=dataset, oldest_first=oldest_first
     )
+    from tocsin.ingest.pipeline import prepare_export
+
     columns = [c.strip() for c in fields.split(",")] if fields else None
     if columns is None and output in (None, OutputFormat.TABLE, OutputFormat.CSV):
         columns = ["@timestamp", "event.dataset", "host.name", "event.original"]
-    print_rows(result.events, output, columns)
+    print_rows(prepare_export(result.events, current), output, columns)
     stderr.print(
         f"{len(result.events)} events in {result.elapsed * 1000:.0f} ms "
         f"({result.files_scanned} of {result.files_total} files read)"

@@ -167,6 +167,7 @@ ECS_FIELDS: dict[str, FieldType] = {
     "file.hash.sha1": K,
     "file.hash.sha256": K,
     "file.mime_type": K,
+    "file.owner": K,
     # registry
     "registry.path": K,
     "registry.key": K,

@@ -325,6 +325,45 @@ class Settings(BaseSettings):
         description="Bytes of each TCP stream direction reassembled for protocol parsing "
         "(HTTP, SMTP, TLS); files beyond it are hashed as truncated.",
     )
+    # Data discovery (issue 9) ----------------------------------------------------------------
+    discovery_rules: list[Path] = Field(
+        default_factory=list,
+        description="Extra discovery rule files (our YAML or gitleaks TOML), added to the "
+        "built-in rules unless a file says otherwise.",
+    )
+    discovery_allow_file: Path | None = Field(
+        default=None,
+        description="The home's discovery allow-list (YAML: paths, rules, regexes, "
+        "fingerprints); default <home>/discovery-allow.yaml when it exists.",
+    )
+    discovery_min_confidence: float = Field(
+        default=0.3, description="Findings below this confidence (0-1) are not reported."
+    )
+    discovery_alert_pii: bool = Field(
+        default=False,
+        description="Raise discovery.pii alerts for high-confidence personal data too (secrets "
+        "always alert).",
+    )
+    discovery_hash_key: str | None = Field(
+        default=None,
+        description="Key of the hashes kept for found values (HMAC-SHA256). Set a private "
+        "value so a short value (a 9-digit id) cannot be recovered from its hash; baselines "
+        "made with another key do not match.",
+    )
+    discovery_redact_datasets: list[str] = Field(
+        default_factory=list,
+        description="Datasets whose events are stored with personal data and secrets masked "
+        "('*' for every dataset). Exports of these datasets are masked too.",
+    )
+    discovery_redact_categories: list[str] = Field(
+        default_factory=lambda: ["secret", "pii"],
+        description="What redaction masks: secret, pii or both.",
+    )
+    discovery_lake_interval_minutes: float = Field(
+        default=0.0,
+        description="How often `tocsin serve` scans recent lake events for leaked secrets "
+        "(0: never; `tocsin discovery scan lake` runs it by hand).",
+    )
 
     @field_validator(
         "syslog_udp_port",
@@ -339,6 +378,8 @@ class Settings(BaseSettings):
         "mail_imap_password",
         "mail_imap_processed_folder",
         "mail_imap_ca_file",
+        "discovery_allow_file",
+        "discovery_hash_key",
         mode="before",
     )
     @classmethod

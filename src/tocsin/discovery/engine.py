@@ -314,27 +314,9 @@ class Scanner:
             return []
         base = where or Location(path=path)
         path = path or base.path
-        low = lower_same_length(text)
-        matches = self.raw_matches(text, path, low)
-        if not matches:
-            return []
-        matches.sort(key=lambda m: (m.start, -m.end))
-        scored: list[tuple[Match, float, list[Reason], float | None, int, int]] = []
-        line_no = first_line
-        pos = 0
-        for match in matches:
-            line_no += text.count("\n", pos, match.start)
-            pos = match.start
-            line_start = text.rfind("\n", 0, match.start) + 1
-            line_end = text.find("\n", match.start)
-            line = text[line_start : len(text) if line_end < 0 else line_end]
-            result = self._score(match, text, low, path, line)
-            if result is None:
-                continue
-            confidence, reasons, entropy = result
-            scored.append((match, confidence, reasons, entropy, line_no, match.start - line_start))
+        scored = self._scored(text, path, first_line)
         findings = []
-        for match, confidence, reasons, entropy, line_no, col in _best_of_overlaps(scored):
+        for match, confidence, reasons, entropy, line_no, col in scored:
             rule = match.rule
             value_hash = keyed_hash(match.secret, self.hash_key)
             location = replace(
@@ -367,6 +349,50 @@ class Scanner:
                 )
             )
         return findings
+
+    def _scored(
+        self, text: str, path: str, first_line: int = 1
+    ) -> list[tuple[Match, float, list[Reason], float | None, int, int]]:
+        """Matches that survive scoring, overlaps resolved, in text order."""
+        low = lower_same_length(text)
+        matches = self.raw_matches(text, path, low)
+        if not matches:
+            return []
+        matches.sort(key=lambda m: (m.start, -m.end))
+        scored: list[tuple[Match, float, list[Reason], float | None, int, int]] = []
+        line_no = first_line
+        pos = 0
+        for match in matches:
+            line_no += text.count("\n", pos, match.start)
+            pos = match.start
+            line_start = text.rfind("\n", 0, match.start) + 1
+            line_end = text.find("\n", match.start)
+            line = text[line_start : len(text) if line_end < 0 else line_end]
+            result = self._score(match, text, low, path, line)
+            if result is None:
+                continue
+            confidence, reasons, entropy = result
+            scored.append((match, confidence, reasons, entropy, line_no, match.start - line_start))
+        return _best_of_overlaps(scored)
+
+    def redact(self, text: str, path: str = "") -> tuple[str, list[tuple[str, str]]]:
+        """``text`` with every finding replaced by its masked form, and (rule, kind) of each."""
+        scored = self._scored(text, path)
+        if not scored:
+            return text, []
+        out: list[str] = []
+        done: list[tuple[str, str]] = []
+        pos = 0
+        for match, *_ in scored:
+            if match.start < pos:
+                continue
+            rule = match.rule
+            out.append(text[pos : match.start])
+            out.append(mask(match.secret, rule.kind, rule.category))
+            pos = match.end
+            done.append((rule.id, rule.kind))
+        out.append(text[pos:])
+        return "".join(out), done
 
     def scan_path_name(self, path: str, where: Location | None = None) -> list[Finding]:
         """Findings for rules that flag a file by its name alone (gitleaks ``path`` rules)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from tocsin.core.event import Event
 from tocsin.core.plugins import PluginLoadError, Registry, default_registry
 from tocsin.core.settings import Settings
 from tocsin.ingest.base import ParseBatch, ParseContext, ParseIssue, Stage
@@ -140,3 +141,15 @@ class Pipeline:
             dataset = str(event["event.dataset"])
             accepted[dataset] = accepted.get(dataset, 0) + 1
         return kept
+
+
+def prepare_export(
+    events: list[Event], settings: Settings, registry: Registry | None = None
+) -> list[Event]:
+    """Events as an export should show them: every registered enricher with an
+    ``export(events)`` method (redaction) gets its say. The stored events are not changed."""
+    for stage in load_stages(registry or default_registry(), detection=False, settings=settings):
+        export = getattr(stage, "export", None)
+        if callable(export):
+            events = export(events)
+    return events

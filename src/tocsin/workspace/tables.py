@@ -480,3 +480,50 @@ Index(
     sqlite_where=BlocklistEntry.removed_at.is_(None),
     postgresql_where=BlocklistEntry.removed_at.is_(None),
 )
+
+
+class DiscoveryFinding(Base):
+    """A discovery finding's triage state (``tocsin.discovery``), one row per fingerprint.
+
+    Scans refresh ``last_seen``; people set the state (``open``, ``confirmed``,
+    ``false_positive``, ``fixed``). The masked value and place are kept for the list view,
+    never the value. Every change of state is a ``DiscoveryTriage`` row.
+    """
+
+    __tablename__ = "discovery_findings"
+    __table_args__ = (
+        Index("ix_discovery_findings_state", "state", "last_seen"),
+        Index("ix_discovery_findings_kind", "kind"),
+    )
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(String(20))  # file, git, diff, database, lake
+    place: Mapped[str] = mapped_column(String(2048))  # path, db table or lake dataset
+    location: Mapped[str] = mapped_column(String(2048))
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    masked: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class DiscoveryTriage(Base):
+    """One change of a finding's state: who, when, from what to what, and why (append-only)."""
+
+    __tablename__ = "discovery_triage"
+    __table_args__ = (Index("ix_discovery_triage_fingerprint", "fingerprint", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    old_state: Mapped[str] = mapped_column(String(20))
+    new_state: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,242 @@
+"""Files and folders: documents and archives opened, hostile input skipped with a reason,
+and the CLI's outputs and exit codes."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import random
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.discovery import fakes
+from tocsin.cli.app import app
+from tocsin.discovery.extract import Limits, Skipped, TextPart, iter_parts, iter_tree
+from tocsin.discovery.scan import ScanOptions, scan_files
+
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+S = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def docx(*paragraphs: str) -> bytes:
+    body = "".join(f"<w:p><w:r><w:t>{p}</w:t></w:r></w:p>" for p in paragraphs)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr(
+            "word/document.xml", f'<w:document xmlns:w="{W}"><w:body>{body}</w:body></w:document>'
+        )
+    return out.getvalue()
+
+
+def xlsx(rows: list[list[str]], sheet: str = "Customers") -> bytes:
+    shared = sorted({c for r in rows for c in r})
+    index = {v: i for i, v in enumerate(shared)}
+    sst = "".join(f"<si><t>{v}</t></si>" for v in shared)
+    xml_rows = "".join(
+        f'<row r="{i + 1}">' + "".join(f'<c t="s"><v>{index[c]}</v></c>' for c in r) + "</row>"
+        for i, r in enumerate(rows)
+    )
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(
+            "xl/workbook.xml",
+            f'<workbook xmlns="{S}" xmlns:r="{rel}"><sheets>'
+            f'<sheet name="{sheet}" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        z.writestr(
+            "xl/_rels/workbook.xml.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>',
+        )
+        z.writestr("xl/sharedStrings.xml", f'<sst xmlns="{S}">{sst}</sst>')
+        z.writestr(
+            "xl/worksheets/sheet1.xml",
+            f'<worksheet xmlns="{S}"><sheetData>{xml_rows}</sheetData></worksheet>',
+        )
+    return out.getvalue()
+
+
+def pdf(text: str) -> bytes:
+    """A one-page PDF with ``text`` in Helvetica, written by hand (offsets computed)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % i + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for off in offsets:
+        out.write(b"%010d 00000 n \n" % off)
+    out.write(
+        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    )
+    return out.getvalue()
+
+
+def parts(path: Path, limits: Limits | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    texts: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for part in iter_parts(path, limits, display=path.name):
+        if isinstance(part, TextPart):
+            texts[part.path] = part.text
+        else:
+            skipped[part.path] = part.reason
+    return texts, skipped
+
+
+def test_documents_give_their_text(tmp_path: Path) -> None:
+    (tmp_path / "a.docx").write_bytes(docx("Hello", "SSN 123-45-6780"))
+    (tmp_path / "b.xlsx").write_bytes(xlsx([["name", "email"], ["Jane", "jane@example.org"]]))
+    (tmp_path / "c.pdf").write_bytes(pdf("card 4111 1111 1111 1111 and jane@example.org"))
+    texts, _ = parts(tmp_path / "a.docx")
+    assert texts == {"a.docx!word/document.xml": "Hello\nSSN 123-45-6780"}
+    texts, _ = parts(tmp_path / "b.xlsx")
+    assert texts == {"b.xlsx!Customers": "name\temail\nJane\tjane@example.org"}
+    texts, _ = parts(tmp_path / "c.pdf")
+    assert "jane@example.org" in texts["c.pdf!page 1"]
+
+
+def test_nested_archives_up_to_the_depth_limit(tmp_path: Path) -> None:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("deep/secret.env", "TOKEN=x")
+        z.writestr("hr.docx", docx("jane@example.org"))
+    data = inner.getvalue()
+    with tarfile.open(tmp_path / "backup.tgz", "w:gz") as t:
+        info = tarfile.TarInfo("site/files.zip")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    texts, _ = parts(tmp_path / "backup.tgz")
+    assert texts["backup.tgz!site/files.zip!deep/secret.env"] == "TOKEN=x"
+    assert "backup.tgz!site/files.zip!hr.docx!word/document.xml" in texts
+    texts, skipped = parts(tmp_path / "backup.tgz", Limits(max_depth=1))
+    assert texts == {}
+    assert "depth limit 1" in skipped["backup.tgz!site/files.zip"]
+
+
+def test_hostile_inputs_are_skipped_with_reasons(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.txt", b"0" * (20 * 2**20))
+        z.writestr("fine.txt", "ok")
+    texts, skipped = parts(tmp_path / "bomb.zip")
+    assert texts == {"bomb.zip!fine.txt": "ok"}
+    assert "zip bomb" in skipped["bomb.zip!zeros.txt"]
+    (tmp_path / "corrupt.zip").write_bytes(b"PK\x03\x04" + os.urandom(200))
+    assert "corrupt zip" in parts(tmp_path / "corrupt.zip")[1]["corrupt.zip"]
+    (tmp_path / "trunc.gz").write_bytes(gzip.compress(b"x" * 10000)[:30])
+    assert "corrupt gzip" in parts(tmp_path / "trunc.gz")[1]["trunc.gz"]
+    (tmp_path / "prog").write_bytes(b"\x7fELF" + bytes(1000))
+    assert parts(tmp_path / "prog")[1] == {"prog": "binary file"}
+    with zipfile.ZipFile(tmp_path / "evil.docx", "w") as z:
+        z.writestr(
+            "word/document.xml",
+            f"<!DOCTYPE d [<!ENTITY a 'aaaa'>]><w:document xmlns:w=\"{W}\"><w:body><w:p>"
+            "<w:r><w:t>&a;&a;</w:t></w:r></w:p></w:body></w:document>",
+        )
+    texts, skipped = parts(tmp_path / "evil.docx")
+    assert texts == {} and "DTD or entities" in " ".join(skipped.values())
+    (tmp_path / "long.min.js").write_text("a" * (3 * 2**20))
+    texts, skipped = parts(tmp_path / "long.min.js")
+    assert texts["long.min.js"].count("\n") == 2 and "cut into pieces" in skipped["long.min.js"]
+    (tmp_path / "utf16.txt").write_bytes("contact jane@example.org".encode("utf-16"))
+    assert parts(tmp_path / "utf16.txt")[0]["utf16.txt"] == "contact jane@example.org"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")
+def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+    locked = tmp_path / "locked.txt"
+    locked.write_text("x")
+    locked.chmod(0)
+    try:
+        found = list(iter_tree(tmp_path))
+    finally:
+        locked.chmod(0o600)
+    assert found == [Skipped("locked.txt", "unreadable: Permission denied")]
+
+
+def test_tree_skips_git_and_symlinks_and_keeps_going(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("x")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "c.txt").write_text("c")
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "loop").symlink_to(tmp_path)
+    assert [p.path for p in iter_tree(tmp_path)] == ["a.txt", "b/c.txt"]
+
+
+def _tree(root: Path) -> dict[str, str]:
+    rng = random.Random(9)
+    pat = fakes.github_pat(rng)
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text(f"TOKEN = '{pat}'\n")
+    (root / "vendor").mkdir()
+    (root / "vendor" / "lib.py").write_text(f"TOKEN = '{fakes.github_pat(rng)}'\n")
+    (root / "hr.docx").write_bytes(docx("Employee SSN 123-45-6780"))
+    return {"pat": pat}
+
+
+def test_scan_files_finds_text_in_documents_and_applies_the_allow_list(tmp_path: Path) -> None:
+    from tocsin.discovery.allow import parse_allow_list
+
+    _tree(tmp_path)
+    report = scan_files([tmp_path], ScanOptions())
+    assert {(f.location.path, f.kind) for f in report.findings} == {
+        ("src/app.py", "GITHUB_PAT"),
+        ("vendor/lib.py", "GITHUB_PAT"),
+        ("hr.docx!word/document.xml", "US_SSN"),
+    }
+    allow = parse_allow_list("paths: ['^vendor/']\n", "a.yaml")
+    report = scan_files([tmp_path], ScanOptions(allow=allow))
+    assert "vendor/lib.py" not in {f.location.path for f in report.findings}
+
+
+runner = CliRunner()
+
+
+def test_cli_scan_outputs_and_fail_on(tmp_path: Path) -> None:
+    secrets = _tree(tmp_path / "t")
+    result = runner.invoke(app, ["discovery", "scan", str(tmp_path / "t"), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {r["kind"] for r in rows} == {"GITHUB_PAT", "US_SSN"}
+    assert secrets["pat"] not in result.stdout
+    sarif = runner.invoke(app, ["discovery", "scan", str(tmp_path / "t"), "-o", "sarif"])
+    assert json.loads(sarif.stdout)["runs"][0]["results"][0]["ruleId"]
+    failing = runner.invoke(
+        app, ["discovery", "scan", str(tmp_path / "t"), "--fail-on", "high", "-o", "csv"]
+    )
+    assert failing.exit_code == 1 and failing.stdout.startswith("level,kind,location")
+    only = runner.invoke(
+        app, ["discovery", "scan", str(tmp_path / "t"), "--no-secrets", "-o", "ndjson"]
+    )
+    assert [json.loads(x)["kind"] for x in only.stdout.splitlines()] == ["US_SSN"]
+    missing = runner.invoke(app, ["discovery", "scan", str(tmp_path / "nope")])
+    assert missing.exit_code == 1 and "no such file" in missing.output
+
+
+def test_cli_rules_lists_builtin_and_extra(tmp_path: Path) -> None:
+    extra = tmp_path / "team.yaml"
+    extra.write_text(
+        "rules:\n  - id: acme-key\n    regex: 'acme_[a-z0-9]{16}'\n    keywords: [acme_]\n"
+    )
+    result = runner.invoke(app, ["discovery", "rules", "--rules", str(extra), "-o", "json"])
+    ids = {r["id"] for r in json.loads(result.stdout)}
+    assert {"acme-key", "github-pat", "pii-iban"} <= ids
