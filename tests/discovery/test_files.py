@@ -240,3 +240,55 @@ def test_cli_rules_lists_builtin_and_extra(tmp_path: Path) -> None:
     result = runner.invoke(app, ["discovery", "rules", "--rules", str(extra), "-o", "json"])
     ids = {r["id"] for r in json.loads(result.stdout)}
     assert {"acme-key", "github-pat", "pii-iban"} <= ids
+
+
+def test_cli_diff_gates_new_secrets_with_the_repos_allow_list_and_baseline(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("needs git (Debian: git)")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "d",
+        "GIT_AUTHOR_EMAIL": "d@x",
+        "GIT_COMMITTER_NAME": "d",
+        "GIT_COMMITTER_EMAIL": "d@x",
+    }
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    rng = random.Random(11)
+    old, new, sample = fakes.github_pat(rng), fakes.github_pat(rng), fakes.github_pat(rng)
+    (repo / "app.py").write_text(f"OLD = '{old}'\n")
+    git("add", ".")
+    git("commit", "-qm", "base")
+    # accept what is there: the baseline, committed with the repository
+    base = runner.invoke(app, ["discovery", "baseline", str(repo)])
+    assert base.exit_code == 0 and (repo / ".tocsin" / "discovery-baseline.json").exists()
+    (repo / "app.py").write_text(f"OLD = '{old}'\nNEW = '{new}'\n")
+    (repo / "docs.md").write_text(f"example: {sample}\n")
+    (repo / ".tocsin" / "discovery-allow.yaml").write_text("paths: ['^docs\\.md$']\n")
+    git("add", ".")
+    sarif = tmp_path / "out.sarif"
+    staged = runner.invoke(
+        app, ["discovery", "diff", "--repo", str(repo), "-o", "json", "--sarif", str(sarif)]
+    )
+    assert staged.exit_code == 1, staged.output
+    rows = json.loads(staged.stdout)
+    assert [(r["path"], r["line"]) for r in rows] == [("app.py", 2)]
+    assert (
+        json.loads(sarif.read_text())["runs"][0]["results"][0]["locations"][0]["physicalLocation"][
+            "artifactLocation"
+        ]["uri"]
+        == "app.py"
+    )
+    git("commit", "-qm", "more")
+    clean = runner.invoke(app, ["discovery", "diff", "--repo", str(repo), "-o", "json"])
+    assert clean.exit_code == 0 and json.loads(clean.stdout) == []
+    ranged = runner.invoke(app, ["discovery", "diff", "HEAD~1", "--repo", str(repo), "-o", "json"])
+    assert ranged.exit_code == 1 and len(json.loads(ranged.stdout)) == 1

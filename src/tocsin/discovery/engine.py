@@ -48,6 +48,23 @@ DIGIT_PAD = 16
 widened by 16 characters each side (letters of an IBAN or a NINO, a month's name)."""
 
 
+def _at_word(low: str, start: int, end: int) -> bool:
+    """Whether ``low[start:end]`` is not inside a longer word."""
+    return not (start > 0 and low[start - 1].isalnum()) and not (
+        end < len(low) and low[end].isalnum()
+    )
+
+
+def _has_word(text: str, word: str) -> bool:
+    """Whether ``word`` occurs in ``text`` as a word (not inside a longer one)."""
+    at = text.find(word)
+    while at >= 0:
+        if _at_word(text, at, at + len(word)):
+            return True
+        at = text.find(word, at + 1)
+    return False
+
+
 def digit_windows(text: str) -> list[tuple[int, int, int]]:
     """Merged (start, end, digits) spans of ``text`` around clusters of digits, found with
     numpy; ``digits`` is the size of the largest cluster in the span."""
@@ -154,6 +171,7 @@ class Scanner:
                     targets[word].append((i, True))
         self._keywords = list(targets)
         self._keyword_targets = [targets[w] for w in self._keywords]
+        self._any_near = [any(near for _, near in targets[w]) for w in self._keywords]
         self._automaton = (
             ahocorasick_rs.AhoCorasick(self._keywords, matchkind=ahocorasick_rs.MatchKind.Standard)
             if self._keywords
@@ -170,7 +188,11 @@ class Scanner:
         size = len(text)
         line_of: dict[int, tuple[int, int]] = {}
         for kw, start, end in self._automaton.find_matches_as_indexes(low, overlapping=True):
-            for ri, near in self._keyword_targets[kw]:
+            targets = self._keyword_targets[kw]
+            if self._any_near[kw] and not _at_word(low, start, end):
+                # a context word must be a word: "sin" in "using" is no SIN
+                targets = [t for t in targets if not t[1]]
+            for ri, near in targets:
                 rule = self._text_rules[ri]
                 if near:
                     # A required context word: the match must lie within reach of it.
@@ -197,44 +219,35 @@ class Scanner:
                     spans.append((lo, hi))
         return windows
 
-    @staticmethod
-    def _matches_in(rule: Rule, text: str, lo: int, hi: int) -> Iterable[Match]:
-        regex = rule.regex
-        if regex is None:
-            return
-        for m in regex.finditer(text, lo, hi):
-            group = rule.secret_group
-            if group == 0 and m.lastindex:
-                group = next((g for g in range(1, m.lastindex + 1) if m.group(g)), 0)
-            secret = m.group(group)
-            if not secret:
-                continue
-            yield Match(rule, m.start(group), m.end(group), secret, m.start(), m.end())
-
     def raw_matches(self, text: str, path: str = "", low: str | None = None) -> list[Match]:
         """Every pattern match of every rule that can apply, unscored."""
         out: list[Match] = []
+        add = out.append
         low = lower_same_length(text) if low is None else low
+        jobs: list[tuple[Rule, list[tuple[int, int]]]] = []
         for ri, spans in self._keyword_windows(text, low).items():
-            rule = self._text_rules[ri]
-            if rule.path is not None and rule.path.search(path) is None:
-                continue
-            for lo, hi in spans:
-                out.extend(self._matches_in(rule, text, lo, hi))
+            jobs.append((self._text_rules[ri], spans))
         for ri in self._always:
-            rule = self._text_rules[ri]
-            if rule.path is None or rule.path.search(path) is not None:
-                out.extend(self._matches_in(rule, text, 0, len(text)))
+            jobs.append((self._text_rules[ri], [(0, len(text))]))
         if self._digit_rules:
             windows = digit_windows(text)
             for ri in self._digit_rules:
                 rule = self._text_rules[ri]
-                if rule.path is not None and rule.path.search(path) is None:
-                    continue
                 need = rule.min_digits
-                for lo, hi, digits in windows:
-                    if digits >= need:
-                        out.extend(self._matches_in(rule, text, lo, hi))
+                jobs.append((rule, [(lo, hi) for lo, hi, digits in windows if digits >= need]))
+        for rule, spans in jobs:
+            regex = rule.regex
+            if regex is None or (rule.path is not None and rule.path.search(path) is None):
+                continue
+            group = rule.secret_group
+            for lo, hi in spans:
+                for m in regex.finditer(text, lo, hi):
+                    g = group
+                    if g == 0 and m.lastindex:
+                        g = next((i for i in range(1, m.lastindex + 1) if m.group(i)), 0)
+                    secret = m.group(g)
+                    if secret:
+                        add(Match(rule, m.start(g), m.end(g), secret, m.start(), m.end()))
         return out
 
     # -- scoring -------------------------------------------------------------------------
@@ -268,7 +281,9 @@ class Scanner:
         if rule.context or rule.context_negative:
             before = low[max(0, match.match_start - CONTEXT_BEFORE) : match.match_start]
             after = low[match.match_end : match.match_end + CONTEXT_AFTER]
-            word = next((w for w in rule.context if w in before or w in after), None)
+            word = next(
+                (w for w in rule.context if _has_word(before, w) or _has_word(after, w)), None
+            )
             if word is not None:
                 gain = (1 - confidence) * 0.6
                 confidence += gain
@@ -278,7 +293,7 @@ class Scanner:
                     rule.context_required == "unless_valid" and not verdict
                 ):
                     return None
-                if any(w in before for w in rule.context_negative):
+                if any(_has_word(before, w) for w in rule.context_negative):
                     return None
         if rule.category == "secret":
             if _PLACEHOLDER.search(secret):
