@@ -16,6 +16,7 @@ from tocsin.api import (
     routes_auth,
     routes_blocklist,
     routes_cases,
+    routes_discovery,
     routes_dns,
     routes_ingest,
     routes_mail,
@@ -103,6 +104,7 @@ def create_app(
         routes_mail,
         routes_dns,
         routes_pcap,
+        routes_discovery,
     ):
         app.include_router(module.router)
     mount_console(app)

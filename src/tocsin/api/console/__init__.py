@@ -11,6 +11,7 @@ from tocsin.api.console import (
     pages_alerts,
     pages_auth,
     pages_cases,
+    pages_discovery,
     pages_dns,
     pages_mail,
     pages_metrics,
@@ -39,6 +40,7 @@ PAGE_MODULES = (
     pages_admin,
     pages_mail,
     pages_dns,
+    pages_discovery,
 )
 
 # No inline script or style anywhere: charts are SVG with classes, behaviour is in /static.

@@ -31,6 +31,7 @@ NAV: list[tuple[str, str, str, str | None]] = [
     ("search", "Search", "/search", "search.read"),
     ("mail", "Mail", "/mail", "mail.submit"),
     ("dns", "DNS", "/dns", "search.read"),
+    ("discovery", "Data", "/discovery", "search.read"),
     ("rules", "Rules", "/rules", "alert.read"),
     ("metrics", "Metrics", "/metrics", "metrics.read"),
     ("admin", "Admin", "/admin", "user.manage"),
