@@ -173,3 +173,11 @@ def test_lowering_keeps_offsets() -> None:
 )
 def test_mask(value: str, kind: str, category: str, expected: str) -> None:
     assert mask(value, kind, category) == expected
+
+
+def test_url_credentials_are_not_email_addresses(scanner: Scanner) -> None:
+    for text in ("git clone https://tok3n@github.com/acme/app", "db://admin:pw1@db.example.org/"):
+        assert "EMAIL" not in {f.kind for f in scanner.scan_text(text, "a")}
+    assert {f.kind for f in scanner.scan_text("<a href='mailto:jane@example.org'>", "a")} == {
+        "EMAIL"
+    }

@@ -163,3 +163,34 @@ def test_redaction_through_ingest_keeps_secrets_out_of_the_lake(tmp_path: Path) 
     assert len(events) == 2
     assert all(pat not in str(v) for e in events for v in e.values())
     assert any("ghp_" in str(e.get("message")) for e in events)
+
+
+def test_scheduled_lake_scan_stores_new_leaks_once(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from tocsin.core.plugins import default_registry
+    from tocsin.discovery.jobs import DiscoveryLakeJob
+    from tocsin.lake.writer import LakeWriter
+
+    settings = Settings(home=tmp_path / "h", discovery_lake_interval_minutes=15)
+    job = DiscoveryLakeJob()
+    assert "discovery.lake" in default_registry().ids("tocsin.jobs")
+    assert job.interval(settings) == 900 and job.interval(Settings(home=tmp_path / "x")) is None
+    pat = fakes.github_pat(random.Random(8))
+    writer = LakeWriter(settings.lake_dir)
+    writer.add(
+        [
+            {
+                "event.id": "x1",
+                "@timestamp": datetime.now(UTC),
+                "event.dataset": "syslog",
+                "event.original": f"git clone https://{pat}@github.com/acme/app",
+            }
+        ]
+    )
+    writer.flush()
+    writer.close()
+    first = job.run(settings)
+    assert "1 findings" in first and "1 new alerts" in first
+    second = job.run(settings)
+    assert "0 new alerts" in second
