@@ -103,6 +103,17 @@ def test_demo_sets_up_a_working_team(tmp_path, monkeypatch):
         assert ("net.beacon", BEACON_SOURCE, BEACON_TARGET) in net
         assert ("net.scan", SCAN_SOURCE, SCAN_TARGET) in net
         assert ("net.scan", SCAN_SOURCE, None) in net  # the sweep of port 445
+        # the file share: the web app's backup leaks an AWS key, the deploy script a token
+        secrets = {(a.rule_id, a.fields.get("tocsin.discovery.kind")) for a in alerts
+                   if a.rule_id == "discovery.secret"}  # fmt: skip
+        assert {("discovery.secret", "AWS_ACCESS_KEY_ID"), ("discovery.secret", "GITHUB_PAT")} <= (
+            secrets
+        )
+        from tocsin.discovery.inventory import inventory
+
+        places = inventory(ws, actor, by="folder").rows
+        assert places["HR/"] == {"EMAIL": 24, "US_SSN": 24}
+        assert places[f"sqlite:///{home / 'demo-share' / 'crm.db'} customers"]["PHONE"] == 24
         reader = LakeReader(home / "lake")
         assert reader.count("event.dataset:mail.message") == 8
         assert reader.count("tocsin.mail.verdict:phishing") == 3

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from tests.discovery import fakes
 from tocsin.discovery.engine import Scanner, digit_windows, lower_same_length
 from tocsin.discovery.findings import mask
 from tocsin.discovery.rules import load_rules
+from tocsin.testing import secrets as fakes
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.discovery import fakes
 from tocsin.discovery.allow import (
     filter_findings,
     parse_allow_list,
@@ -19,6 +18,7 @@ from tocsin.discovery.allow import (
 from tocsin.discovery.engine import Scanner
 from tocsin.discovery.rules import RuleError, load_rules, load_yaml_rules
 from tocsin.discovery.sarif import to_sarif
+from tocsin.testing import secrets as fakes
 
 GITLEAKS = r"""
 title = "team rules"

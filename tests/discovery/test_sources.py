@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PG_ADMIN_URL, PG_MISSING
-from tests.discovery import fakes
 from tocsin.discovery.git import diff_hunks, history_hunks, parse_patch
 from tocsin.discovery.scan import (
     ScanOptions,
@@ -21,6 +20,7 @@ from tocsin.discovery.scan import (
     scan_git_history,
     scan_lake,
 )
+from tocsin.testing import secrets as fakes
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git (Debian: git)")
 

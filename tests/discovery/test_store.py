@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.discovery import fakes
 from tocsin.core.settings import Settings
 from tocsin.discovery.engine import Scanner
 from tocsin.discovery.findings import Location
@@ -23,6 +22,7 @@ from tocsin.discovery.store import (
     triage_history,
 )
 from tocsin.lake.reader import LakeReader
+from tocsin.testing import secrets as fakes
 from tocsin.workspace.models import AlertStatus, Classification
 from tocsin.workspace.permissions import Principal
 from tocsin.workspace.service import Workspace

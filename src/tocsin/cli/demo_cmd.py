@@ -65,6 +65,7 @@ def run_demo(*, serve_after: bool, port: int | None) -> None:
     _demo_mail(settings, workspace)
     _demo_dns(settings)
     _demo_packets(settings)
+    _demo_discovery(settings)
     ops = seed_operations(workspace, reader)
     _print_queue(workspace, ops.alerts, ops.case_id)
     token, _info = workspace.tokens.create("demo", ["read", "ingest"], expires_days=1)
@@ -160,6 +161,26 @@ def _demo_packets(settings: Settings) -> None:
     stderr.print(
         f"Network: {report.flows:,} flows; findings: {found or 'none'} "
         f"({report.alerts_new} alert(s)): tocsin net hunt --since -24h"
+    )
+
+
+def _demo_discovery(settings: Settings) -> None:
+    """The file share and the CRM: secrets and personal data found, stored and alerted."""
+    from tocsin.demo.discovery import write_share
+    from tocsin.discovery.scan import ScanOptions, build_scanner, scan_database, scan_files
+    from tocsin.discovery.store import store_findings
+
+    paths = write_share(settings.home / "demo-share")
+    options = ScanOptions()
+    scanner = build_scanner(options)
+    files = scan_files([paths["share"]], options, scanner=scanner)
+    crm = scan_database(f"sqlite:///{paths['crm']}", options, scanner=scanner)
+    stored = store_findings(settings, files.findings + crm.findings)
+    secrets = sum(f.category == "secret" for f in files.findings)
+    stderr.print(
+        f"Discovery: {len(files.findings) + len(crm.findings):,} findings ({secrets} secrets) in "
+        f"the share and the CRM, {stored.alerts_new} alert(s): "
+        f"tocsin discovery scan {escape(str(paths['share']))}"
     )
 
 

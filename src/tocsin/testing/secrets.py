@@ -1,4 +1,6 @@
-"""Fake but well-formed secrets for the discovery tests (made here, never real keys)."""
+"""Fake but well-formed credentials for tests, benchmarks and the demo: real formats (checksums
+included) with random values, never real keys. Written here from the formats' public
+descriptions."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Fakes at public seams, for tests, benchmarks, the demo and plugin authors."""
