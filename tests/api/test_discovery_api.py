@@ -6,11 +6,11 @@ import random
 
 import pytest
 
-from tests.discovery import fakes
 from tocsin.discovery.engine import Scanner
 from tocsin.discovery.findings import Location
 from tocsin.discovery.rules import load_rules
 from tocsin.discovery.store import store_findings
+from tocsin.testing import secrets as fakes
 from tocsin.workspace.permissions import Role
 
 pytestmark = pytest.mark.anyio
