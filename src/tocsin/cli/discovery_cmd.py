@@ -227,9 +227,7 @@ def _run_target(
                 progress=lambda n: bar.advance(task, n),
             )
     path = Path(target)
-    if history:
-        if not is_repo(path):
-            raise InvalidInputError(f"{target}: --history needs the top folder of a git repository")
+    if history and is_repo(path):
         total = commit_count(path, ["--all"])
         with progress_bar("commits", MofNCompleteColumn()) as bar:
             task = bar.add_task("git", total=total or None)
@@ -261,7 +259,11 @@ def scan(
     ] = None,
     history: Annotated[
         bool,
-        typer.Option("--history", help="A git repository: scan every commit's added lines too."),
+        typer.Option(
+            "--history",
+            help="A target that is a git repository: scan the lines every commit added "
+            "(instead of its files).",
+        ),
     ] = False,
     pii: Annotated[bool, typer.Option("--pii/--no-pii", help="Look for personal data.")] = True,
     secrets: Annotated[bool, typer.Option("--secrets/--no-secrets", help="Look for secrets.")] = (

@@ -72,7 +72,7 @@ def digit_windows(text: str) -> list[tuple[int, int, int]]:
         codes = np.frombuffer(text.encode("ascii"), np.uint8)
     else:
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
-    pos = np.flatnonzero((codes >= 48) & (codes <= 57))
+    pos = np.flatnonzero((codes - 48) < 10)  # unsigned: below "0" wraps round to large
     if len(pos) < DIGIT_MIN:
         return []
     cut = np.flatnonzero(np.diff(pos) > DIGIT_GAP)
@@ -150,7 +150,8 @@ class Scanner:
         self._text_rules = [r for r in self.rules if r.regex is not None]
         self._path_only = [r for r in self.rules if r.regex is None and r.path is not None]
         # Three gates decide where a rule's regex runs: the lines holding one of its keywords;
-        # near one of its required context words; or, for other PII, around digit clusters.
+        # near one of its required context words (whole words only); or, for other PII,
+        # around clusters of digits.
         self._always = [
             i
             for i, r in enumerate(self._text_rules)
@@ -173,7 +174,11 @@ class Scanner:
         self._keyword_targets = [targets[w] for w in self._keywords]
         self._any_near = [any(near for _, near in targets[w]) for w in self._keywords]
         self._automaton = (
-            ahocorasick_rs.AhoCorasick(self._keywords, matchkind=ahocorasick_rs.MatchKind.Standard)
+            ahocorasick_rs.AhoCorasick(
+                self._keywords,
+                matchkind=ahocorasick_rs.MatchKind.Standard,
+                implementation=ahocorasick_rs.Implementation.DFA,  # 3x the default's speed
+            )
             if self._keywords
             else None
         )
@@ -261,6 +266,15 @@ class Scanner:
         reasons = [Reason("pattern", f"{rule.id}: {rule.title}", round(rule.confidence, 3))]
         entropy = None
         verdict: bool | None = None
+        before = low[max(0, match.match_start - CONTEXT_BEFORE) : match.match_start]
+        after = low[match.match_end : match.match_end + CONTEXT_AFTER]
+        word = None
+        if rule.context:
+            word = next(
+                (w for w in rule.context if _has_word(before, w) or _has_word(after, w)), None
+            )
+            if word is None and rule.context_required is True:
+                return None  # before any costlier check
         if rule.validator is not None:
             verdict = VALIDATORS[rule.validator](secret)
             if verdict is False:
@@ -279,11 +293,6 @@ class Scanner:
                 Reason("entropy", f"{entropy:.2f} bits/char >= {rule.entropy}", round(gain, 3))
             )
         if rule.context or rule.context_negative:
-            before = low[max(0, match.match_start - CONTEXT_BEFORE) : match.match_start]
-            after = low[match.match_end : match.match_end + CONTEXT_AFTER]
-            word = next(
-                (w for w in rule.context if _has_word(before, w) or _has_word(after, w)), None
-            )
             if word is not None:
                 gain = (1 - confidence) * 0.6
                 confidence += gain

@@ -9,6 +9,7 @@ National identifiers with published check digits use python-stdnum, which mainta
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import ipaddress
 import math
@@ -271,8 +272,11 @@ VALIDATORS: dict[str, Validator] = {
 
 
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "CA", "AU", "BR", "ES", "IT", "NL", "IL")
-"""Regions a phone number without a country code is tried in, most likely first."""
-
+"""Regions a phone number without a country code is tried in."""
+_TRUNK_ZERO = frozenset({"GB", "DE", "FR", "AU", "NL", "IL", "IT", "BR", "IN"})
+"""Regions whose national numbers are written with a leading 0 (a trunk prefix, or Italy's
+landlines); the others write them without (the US and Canada never start with 0)."""
+_NO_ZERO = frozenset({"US", "CA", "IN", "ES", "IT", "BR"})
 
 _NOT_PHONE = re.compile(
     r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[ T]\d.*)?"  # a date
@@ -287,16 +291,25 @@ _NOT_PHONE = re.compile(
 def phone(value: str, regions: tuple[str, ...] = PHONE_REGIONS) -> bool | None:
     """Valid for its country code, or for one of ``regions`` (libphonenumber's metadata):
     True; only possible (the right length, but no such range): None; else False."""
-    import phonenumbers
-
     digits = digits_only(value)
     if not 7 <= len(digits) <= 15 or len(set(digits)) < 3:
         return False
     text = value.strip()
     if _NOT_PHONE.fullmatch(text):
         return False
+    if text.startswith("+"):
+        return _phone_in(text, (None,))
+    # A national number's first digit says which regions can hold it at all.
+    fits = _TRUNK_ZERO if digits.startswith("0") and not text.startswith("00") else _NO_ZERO
+    return _phone_in(text, tuple(r for r in regions if r in fits or text.startswith("00")))
+
+
+@functools.lru_cache(maxsize=65536)
+def _phone_in(text: str, regions: tuple[str | None, ...]) -> bool | None:
+    import phonenumbers
+
     possible = False
-    for region in (None,) if text.startswith("+") else regions:
+    for region in regions:
         try:
             parsed = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException:
