@@ -117,7 +117,7 @@ def bench_speed(mb: float) -> dict[str, float]:
     try:
         figures["detect_secrets_mb_s"] = round(_detect_secrets(texts, size), 1)
     except ImportError:
-        console.print("detect-secrets is not installed: no peer figure (pip install detect-secrets)")
+        console.print("no detect-secrets, so no peer figure (pip install detect-secrets)")
     return figures
 
 

@@ -9,8 +9,8 @@ National identifiers with published check digits use python-stdnum, which mainta
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import ipaddress
 import math
 import re
