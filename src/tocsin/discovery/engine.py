@@ -217,7 +217,7 @@ class Scanner:
                         lo = max(0, lo - rule.window // 4)
                         hi = min(size, hi + rule.window)
                 spans = windows[ri]
-                if spans and lo <= spans[-1][1]:
+                if spans and lo <= spans[-1][1] + 1:  # overlapping or the next line
                     if hi > spans[-1][1]:
                         spans[-1] = (spans[-1][0], hi)
                 else:
@@ -245,14 +245,28 @@ class Scanner:
             if regex is None or (rule.path is not None and rule.path.search(path) is None):
                 continue
             group = rule.secret_group
+            sliced = type(regex).__module__.startswith("re2")
             for lo, hi in spans:
-                for m in regex.finditer(text, lo, hi):
+                # RE2's binding encodes the whole string on every call: give it the window
+                # alone (a window starts at a line start, so \b and ^ keep their meaning)
+                found = regex.finditer(text[lo:hi]) if sliced else regex.finditer(text, lo, hi)
+                shift = lo if sliced else 0
+                for m in found:
                     g = group
                     if g == 0 and m.lastindex:
                         g = next((i for i in range(1, m.lastindex + 1) if m.group(i)), 0)
                     secret = m.group(g)
                     if secret:
-                        add(Match(rule, m.start(g), m.end(g), secret, m.start(), m.end()))
+                        add(
+                            Match(
+                                rule,
+                                m.start(g) + shift,
+                                m.end(g) + shift,
+                                secret,
+                                m.start() + shift,
+                                m.end() + shift,
+                            )
+                        )
         return out
 
     # -- scoring -------------------------------------------------------------------------
