@@ -188,7 +188,7 @@ def build_tree(root: Path, target_mb: int, rng: random.Random) -> int:
     return planted
 
 
-def bench_tree(target_mb: int) -> dict[str, float]:
+def bench_tree(target_mb: int, workers: int) -> dict[str, float]:
     """Scan a generated tree with archives; wall time, MB/s, peak RSS and planted recall."""
     rng = random.Random(2)
     root = Path(tempfile.mkdtemp(prefix="bench-tree-"))
@@ -209,12 +209,19 @@ def bench_tree(target_mb: int) -> dict[str, float]:
         ) as bar:
             task = bar.add_task("tree", total=total)
             report = scan_files(
-                [root], options, scanner=scanner, progress=lambda n: bar.advance(task, n)
+                [root],
+                options,
+                scanner=scanner,
+                progress=lambda n: bar.advance(task, n),
+                workers=workers,
             )
         wall = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         found = sum(f.rule_id == "github-pat" for f in report.findings)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         return {
+            "workers": workers,
+            "worker_peak_rss_mb": round(children / 1024, 0),
             "tree_mb": round(report.bytes / 1e6, 1),
             "parts": report.parts,
             "wall_s": round(wall, 1),
@@ -265,6 +272,7 @@ def main() -> int:
     parser.add_argument("--only", choices=("speed", "tree", "quality"))
     parser.add_argument("--speed-mb", type=float, default=20.0)
     parser.add_argument("--tree-mb", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=1, help="Processes for the tree scan.")
     parser.add_argument("--presidio", type=Path)
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
@@ -274,7 +282,7 @@ def main() -> int:
     if args.only in (None, "quality"):
         results["quality"] = bench_quality(args.presidio)
     if args.only in (None, "tree"):
-        results["tree"] = bench_tree(args.tree_mb)
+        results["tree"] = bench_tree(args.tree_mb, args.workers)
     table = Table(title="Data discovery")
     table.add_column("measure")
     table.add_column("value")

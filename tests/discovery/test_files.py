@@ -134,6 +134,10 @@ def test_scan_files_finds_text_in_documents_and_applies_the_allow_list(tmp_path:
         ("vendor/lib.py", "GITHUB_PAT"),
         ("hr.docx!word/document.xml", "US_SSN"),
     }
+    # two processes give the same findings, in the same order
+    pooled = scan_files([tmp_path], ScanOptions(), workers=2)
+    assert [f.fingerprint for f in pooled.findings] == [f.fingerprint for f in report.findings]
+    assert (pooled.parts, pooled.bytes) == (report.parts, report.bytes)
     allow = parse_allow_list("paths: ['^vendor/']\n", "a.yaml")
     report = scan_files([tmp_path], ScanOptions(allow=allow))
     assert "vendor/lib.py" not in {f.location.path for f in report.findings}

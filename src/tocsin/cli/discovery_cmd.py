@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections import Counter
@@ -196,6 +197,7 @@ def _run_target(
     since: str | None,
     until: str | None,
     datasets: list[str] | None,
+    workers: int = 1,
 ) -> ScanReport:
     from tocsin.discovery import scan as svc
     from tocsin.discovery.git import commit_count, is_repo
@@ -238,7 +240,11 @@ def _run_target(
     with progress_bar("scanning", DownloadColumn(), TransferSpeedColumn()) as bar:
         task = bar.add_task("files", total=total or None)
         return svc.scan_files(
-            [path], options, scanner=scanner, progress=lambda n: bar.advance(task, n)
+            [path],
+            options,
+            scanner=scanner,
+            progress=lambda n: bar.advance(task, n),
+            workers=workers if path.is_dir() else 1,
         )
 
 
@@ -285,6 +291,10 @@ def scan(
             help="Also write discovery.finding events, keep triage states and raise alerts.",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Processes for folders (default: cores)."),
+    ] = None,
     sarif: SarifOpt = None,
     fail_on: FailOnOpt = None,
     output: FindingOutput = None,
@@ -319,7 +329,13 @@ def scan(
     for target in targets:
         report.merge(
             _run_target(
-                target, options, history=history, since=since, until=until, datasets=dataset
+                target,
+                options,
+                history=history,
+                since=since,
+                until=until,
+                datasets=dataset,
+                workers=workers or os.cpu_count() or 1,
             )
         )
     _print_findings(report.findings, output)

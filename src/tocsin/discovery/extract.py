@@ -562,12 +562,11 @@ def iter_parts(
     yield from iter_bytes_parts(shown, data, limits)
 
 
-def iter_tree(
-    root: Path, limits: Limits | None = None, exclude: Callable[[str], bool] | None = None
-) -> Iterator[Part]:
-    """Every file under ``root`` in sorted order, paths relative to it; ``.git`` is left out
-    and symbolic links are not followed."""
-    limits = limits or Limits()
+def iter_files(
+    root: Path, exclude: Callable[[str], bool] | None = None
+) -> Iterator[tuple[str, Path] | Skipped]:
+    """Every regular file under ``root`` in sorted order, as (path relative to root, path);
+    ``.git`` is left out and symbolic links are not followed."""
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -587,5 +586,16 @@ def iter_tree(
                     stack.append(Path(entry.path))
             elif not (exclude and exclude(rel)):
                 files.append((rel, Path(entry.path)))
-        for rel, path in reversed(files):
-            yield from iter_parts(path, limits, display=rel)
+        yield from reversed(files)
+
+
+def iter_tree(
+    root: Path, limits: Limits | None = None, exclude: Callable[[str], bool] | None = None
+) -> Iterator[Part]:
+    """The text parts of every file under ``root`` (see :func:`iter_files`)."""
+    limits = limits or Limits()
+    for item in iter_files(root, exclude):
+        if isinstance(item, Skipped):
+            yield item
+        else:
+            yield from iter_parts(item[1], limits, display=item[0])

@@ -9,12 +9,13 @@ where) and the rest is still scanned.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tocsin.discovery.allow import AllowList, Baseline, filter_findings
 from tocsin.discovery.engine import Scanner
@@ -22,7 +23,7 @@ from tocsin.discovery.findings import DEFAULT_HASH_KEY, Finding, Location
 from tocsin.discovery.rules import RuleSet, load_rules
 
 if TYPE_CHECKING:
-    from tocsin.discovery.extract import Limits, Skipped, TextPart  # noqa: F401
+    from tocsin.discovery.extract import Limits
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just scanned."""
@@ -119,14 +120,76 @@ def tree_size(paths: Sequence[Path]) -> int:
     return total
 
 
-def _parts(root: Path, options: ScanOptions) -> Iterator[TextPart | Skipped]:
-    from tocsin.discovery.extract import Limits, iter_parts, iter_tree
+@dataclass(slots=True)
+class _FileResult:
+    findings: list[Finding]
+    problems: list[Problem]
+    parts: int = 0
+    bytes: int = 0
+    allowed: int = 0
+    known: int = 0
+    size: int = 0
 
-    limits = options.limits or Limits()
-    if root.is_dir():
-        yield from iter_tree(root, limits, exclude=options.allow.skips_path)
-    else:
-        yield from iter_parts(root, limits, display=root.name)
+
+def _scan_file(
+    path: Path, display: str, options: ScanOptions, scanner: Scanner, owner: str | None
+) -> _FileResult:
+    """One file's parts (documents and archives opened), scanned."""
+    from tocsin.discovery.extract import Limits, Skipped, iter_parts
+
+    result = _FileResult([], [])
+    for part in iter_parts(path, options.limits or Limits(), display=display):
+        if isinstance(part, Skipped):
+            result.problems.append(Problem(part.path, part.reason))
+            continue
+        if options.allow.skips_path(part.path):
+            continue
+        where = Location(source="file", path=part.path, owner=owner)
+        found = scanner.scan_text(part.text, part.path, where=where)
+        found.extend(scanner.scan_path_name(part.path, where))
+        kept, allowed, known = filter_findings(found, options.allow, options.baseline)
+        result.findings.extend(kept)
+        result.allowed += allowed
+        result.known += known
+        result.parts += 1
+        result.bytes += part.size
+    try:
+        result.size = path.stat().st_size
+    except OSError:
+        result.size = 0
+    return result
+
+
+_WORKER: tuple[ScanOptions, Scanner] | None = None
+
+
+def _worker_init(options: ScanOptions) -> None:
+    global _WORKER  # noqa: PLW0603 - one scanner per worker process, built once
+    _WORKER = (options, build_scanner(options))
+
+
+def _worker_scan(job: tuple[Path, str]) -> _FileResult:
+    assert _WORKER is not None  # noqa: S101 - set by the pool's initializer
+    options, scanner = _WORKER
+    return _scan_file(job[0], job[1], options, scanner, _owner(job[0]))
+
+
+def _files(
+    paths: Sequence[Path], options: ScanOptions, report: ScanReport
+) -> Iterator[tuple[Path, str]]:
+    from tocsin.discovery.extract import Skipped, iter_files
+
+    for root in paths:
+        if not root.exists():
+            report.problems.append(Problem(str(root), "no such file or folder"))
+        elif root.is_dir():
+            for item in iter_files(root, options.allow.skips_path):
+                if isinstance(item, Skipped):
+                    report.problems.append(Problem(item.path, item.reason))
+                else:
+                    yield item[1], item[0]
+        else:
+            yield root, root.name
 
 
 def scan_files(
@@ -135,39 +198,48 @@ def scan_files(
     *,
     scanner: Scanner | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> ScanReport:
-    """Scan files and folders: text, and the text inside documents and archives."""
-    from tocsin.discovery.extract import Skipped
+    """Scan files and folders: text, and the text inside documents and archives.
 
-    scanner = scanner or build_scanner(options)
+    With ``workers`` above 1, files are shared out to that many processes (each builds its
+    own scanner once); results come back in the files' order, and at most a few files per
+    worker are in flight, so memory stays bounded.
+    """
     report = ScanReport(", ".join(str(p) for p in paths))
     started = time.perf_counter()
-    owners: dict[str, str | None] = {}
-    for root in paths:
-        if not root.exists():
-            report.problems.append(Problem(str(root), "no such file or folder"))
-            continue
-        base = root if root.is_dir() else root.parent
-        for part in _parts(root, options):
-            if isinstance(part, Skipped):
-                report.problems.append(Problem(part.path, part.reason))
-                continue
-            top = part.path.split("!", 1)[0]
-            if options.allow.skips_path(part.path):
-                continue
-            if top not in owners:
-                owners[top] = _owner(base / top)
-            where = Location(source="file", path=part.path, owner=owners[top])
-            found = scanner.scan_text(part.text, part.path, where=where)
-            found.extend(scanner.scan_path_name(part.path, where))
-            kept, allowed, known = filter_findings(found, options.allow, options.baseline)
-            report.findings.extend(kept)
-            report.allowed += allowed
-            report.known += known
-            report.parts += 1
-            report.bytes += part.size
-            if progress is not None:
-                progress(part.size)
+
+    def add(result: _FileResult) -> None:
+        report.findings.extend(result.findings)
+        report.problems.extend(result.problems)
+        report.parts += result.parts
+        report.bytes += result.bytes
+        report.allowed += result.allowed
+        report.known += result.known
+        if progress is not None:
+            progress(result.size)
+
+    jobs = _files(paths, options, report)
+    if workers <= 1:
+        scanner = scanner or build_scanner(options)
+        for path, display in jobs:
+            add(_scan_file(path, display, options, scanner, _owner(path)))
+    else:
+        import multiprocessing
+        from collections import deque
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_init, initargs=(options,)
+        ) as pool:
+            pending: deque[Any] = deque()
+            for job in jobs:
+                pending.append(pool.submit(_worker_scan, job))
+                if len(pending) >= workers * 8:
+                    add(pending.popleft().result())
+            while pending:
+                add(pending.popleft().result())
     report.seconds = time.perf_counter() - started
     return report
 
