@@ -36,3 +36,39 @@ def test_cards_and_phones_beat_presidio(presidio_scores) -> None:
         phones.false_positives,
         phones.missed,
     )
+
+
+def test_generated_personal_data_with_valid_and_invalid_checksums() -> None:
+    from tocsin.discovery.quality import pii_quality
+
+    scores = pii_quality(seed=11, n=1500)
+    assert len(scores) == 15  # every type the corpus makes was scored
+    for kind, score in scores.items():
+        floor = 0.85 if kind == "PHONE" else 0.97
+        assert score["precision"] >= floor, (kind, score["false_positives"])
+        assert score["recall"] >= 0.95, (kind, score["missed"])
+
+
+def test_generated_secrets_corpus_with_look_alikes() -> None:
+    from tocsin.discovery.quality import secrets_quality
+
+    result = secrets_quality(seed=11, files=120)
+    assert result["planted"] > 150 and result["decoys"] > 100
+    assert result["recall"] >= 0.98, result["missed_by_kind"]
+    assert result["precision"] >= 0.98, result["false_positive_examples"]
+    assert result["right_rule"] >= 0.95
+
+
+def test_corpus_is_deterministic_and_labels_point_at_their_values(tmp_path) -> None:
+    from tocsin.testing.discovery_corpus import pii_corpus, secrets_corpus
+
+    assert pii_corpus(seed=3, n=50) == pii_corpus(seed=3, n=50)
+    for sample in pii_corpus(seed=3, n=200):
+        for start, end, _kind in sample.spans:
+            assert sample.text[start:end].strip() == sample.text[start:end] != ""
+    labels = secrets_corpus(tmp_path / "a", seed=3, files=30)
+    assert labels == secrets_corpus(tmp_path / "b", seed=3, files=30)
+    for label in labels:
+        lines = (tmp_path / "a" / label.path).read_text().split("\n")
+        first = label.value.split("\n", 1)[0]
+        assert first in lines[label.line - 1], label

@@ -39,6 +39,8 @@ from tocsin.discovery.validators import VALIDATORS, shannon_entropy
 CONTEXT_BEFORE = 64
 CONTEXT_AFTER = 32
 """Characters before and after a match searched for a rule's context words."""
+AFTER_PENALTY = 32
+"""A context word after a match counts as this many characters further than one before."""
 NEAR_SPAN = 48
 """Longest PII value looked for around a required context word."""
 DIGIT_MIN = 4
@@ -63,6 +65,30 @@ def _has_word(text: str, word: str) -> bool:
             return True
         at = text.find(word, at + 1)
     return False
+
+
+def _nearest_word(before: str, after: str, words: tuple[str, ...]) -> tuple[str | None, int]:
+    """The context word nearest the match (whole words only), and how far from it it is."""
+    best: str | None = None
+    best_distance = 1 << 30
+    for word in words:
+        at = before.rfind(word)
+        while at >= 0:
+            if _at_word(before, at, at + len(word)):
+                distance = len(before) - (at + len(word))
+                if distance < best_distance:
+                    best, best_distance = word, distance
+                break
+            at = before.rfind(word, 0, at)
+        at = after.find(word)
+        while at >= 0:
+            if _at_word(after, at, at + len(word)):
+                # a label after a value counts as further than one before it ("SSN: ...")
+                if at + AFTER_PENALTY < best_distance:
+                    best, best_distance = word, at + AFTER_PENALTY
+                break
+            at = after.find(word, at + 1)
+    return best, (best_distance if best is not None else 0)
 
 
 def digit_windows(text: str) -> list[tuple[int, int, int]]:
@@ -283,10 +309,9 @@ class Scanner:
         before = low[max(0, match.match_start - CONTEXT_BEFORE) : match.match_start]
         after = low[match.match_end : match.match_end + CONTEXT_AFTER]
         word = None
+        distance = 0
         if rule.context:
-            word = next(
-                (w for w in rule.context if _has_word(before, w) or _has_word(after, w)), None
-            )
+            word, distance = _nearest_word(before, after, rule.context)
             if word is None and rule.context_required is True:
                 return None  # before any costlier check
         if rule.validator is not None:
@@ -308,9 +333,12 @@ class Scanner:
             )
         if rule.context or rule.context_negative:
             if word is not None:
-                gain = (1 - confidence) * 0.6
+                # the nearer the word, the more it says (a sentence may name several ids)
+                gain = (1 - confidence) * 0.6 * (1 - 0.5 * min(distance, CONTEXT_BEFORE) / 64)
                 confidence += gain
-                reasons.append(Reason("context", f"'{word}' nearby", round(gain, 3)))
+                reasons.append(
+                    Reason("context", f"'{word}' {distance} characters away", round(gain, 3))
+                )
             else:
                 if rule.context_required is True or (
                     rule.context_required == "unless_valid" and not verdict
@@ -398,6 +426,7 @@ class Scanner:
             return []
         matches.sort(key=lambda m: (m.start, -m.end))
         scored: list[tuple[Match, float, list[Reason], float | None, int, int]] = []
+        refuted: list[tuple[int, int]] = []
         line_no = first_line
         pos = 0
         for match in matches:
@@ -408,9 +437,20 @@ class Scanner:
             line = text[line_start : len(text) if line_end < 0 else line_end]
             result = self._score(match, text, low, path, line)
             if result is None:
+                if match.rule.validator is not None and "generic" not in match.rule.tags:
+                    refuted.append((match.start, match.end))
                 continue
             confidence, reasons, entropy = result
             scored.append((match, confidence, reasons, entropy, line_no, match.start - line_start))
+        if refuted:
+            # a value a specific rule checked and refuted (a token whose checksum fails) is
+            # not a secret for the generic rules either
+            scored = [
+                s
+                for s in scored
+                if "generic" not in s[0].rule.tags
+                or not any(a < s[0].end and s[0].start < b for a, b in refuted)
+            ]
         return _best_of_overlaps(scored)
 
     def redact(self, text: str, path: str = "") -> tuple[str, list[tuple[str, str]]]:

@@ -282,6 +282,7 @@ _NOT_PHONE = re.compile(
     r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[ T]\d.*)?"  # a date
     r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
     r"|(?:\d{1,3}\.){3}\d{1,3}"  # an IPv4 address
+    r"|\d{3}-\d{2}-\d{4}"  # the shape of a US social security number
     r"|\d+\.\d+"  # a decimal
     r"|\d+(?:\.\d+){3,}"  # a dotted version
     r"|1\d{9,}"  # a Unix time (a national number never starts with 1)
