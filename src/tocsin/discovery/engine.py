@@ -261,11 +261,22 @@ class Scanner:
         for ri in self._always:
             jobs.append((self._text_rules[ri], [(0, len(text))]))
         if self._digit_rules:
+            size = len(text)
             windows = digit_windows(text)
             for ri in self._digit_rules:
                 rule = self._text_rules[ri]
                 need = rule.min_digits
-                jobs.append((rule, [(lo, hi) for lo, hi, digits in windows if digits >= need]))
+                cut = DIGIT_PAD - rule.pad  # a rule that needs less room around its digits
+                jobs.append(
+                    (
+                        rule,
+                        [
+                            (lo + cut if lo else lo, hi - cut if hi < size else hi)
+                            for lo, hi, digits in windows
+                            if digits >= need
+                        ],
+                    )
+                )
         for rule, spans in jobs:
             regex = rule.regex
             if regex is None or (rule.path is not None and rule.path.search(path) is None):

@@ -97,6 +97,7 @@ class Rule:
     context_negative: tuple[str, ...] = ()
     window: int = 0
     min_digits: int = 4
+    pad: int = 16
     path: Pattern | None = None
     allow: tuple[Allow, ...] = ()
     tags: tuple[str, ...] = ()
@@ -191,7 +192,7 @@ def _context_required(value: object, where: str) -> bool | str:
 _RULE_KEYS = {
     "id", "title", "description", "category", "entity", "regex", "secret_group", "keywords",
     "entropy", "validator", "confidence", "severity", "context", "context_required", "window",
-    "path", "allow", "tags", "ignore_case", "min_digits", "context_negative",
+    "path", "allow", "tags", "ignore_case", "min_digits", "context_negative", "pad",
 }  # fmt: skip
 
 
@@ -242,6 +243,7 @@ def rule_from_dict(raw: dict[str, Any], origin: str) -> Rule:
         ),
         window=int(raw.get("window", 0)),
         min_digits=int(raw.get("min_digits", 4)),
+        pad=max(0, min(int(raw.get("pad", 16)), 16)),
         path=_compile(path, where) if path else None,
         allow=tuple(_allow(a, where, "re") for a in allows),
         tags=_strings(raw.get("tags"), where, "tags"),
