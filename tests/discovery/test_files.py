@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tocsin.cli.app import app
-from tocsin.discovery.extract import Limits, Skipped, TextPart, iter_parts, iter_tree
+from tocsin.discovery.extract import Limits, TextPart, iter_parts, iter_tree
 from tocsin.discovery.scan import ScanOptions, scan_files
 from tocsin.testing import secrets as fakes
 from tocsin.testing.documents import W, docx, pdf, xlsx
@@ -91,16 +91,48 @@ def test_hostile_inputs_are_skipped_with_reasons(tmp_path: Path) -> None:
     assert parts(tmp_path / "utf16.txt")[0]["utf16.txt"] == "contact jane@example.org"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")
-def test_unreadable_file_is_reported(tmp_path: Path) -> None:
-    locked = tmp_path / "locked.txt"
-    locked.write_text("x")
-    locked.chmod(0)
+def test_unreadable_file_is_reported_and_the_rest_goes_through() -> None:
+    """Run as an unprivileged user: root reads any file (as root, setpriv drops to nobody)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    command = [sys.executable, "-c", UNREADABLE_PROBE]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root reads any file; dropping to nobody needs setpriv (util-linux)")
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    folder = Path(tempfile.mkdtemp(prefix="tocsin-unreadable-"))
     try:
-        found = list(iter_tree(tmp_path))
+        folder.chmod(0o755)
+        (folder / "locked.txt").write_text("x")
+        (folder / "locked.txt").chmod(0)
+        (folder / "open.txt").write_text("jane@example.org")
+        (folder / "open.txt").chmod(0o644)
+        out = subprocess.run(
+            [*command, str(folder)], capture_output=True, text=True, check=True, timeout=60
+        )
     finally:
-        locked.chmod(0o600)
-    assert found == [Skipped("locked.txt", "unreadable: Permission denied")]
+        shutil.rmtree(folder)
+    assert json.loads(out.stdout) == [
+        ["skipped", "locked.txt", "unreadable: Permission denied"],
+        ["text", "open.txt", "jane@example.org"],
+    ]
+
+
+UNREADABLE_PROBE = """
+import json, sys
+from pathlib import Path
+from tocsin.discovery.extract import TextPart, iter_tree
+out = []
+for part in iter_tree(Path(sys.argv[1])):
+    if isinstance(part, TextPart):
+        out.append(["text", part.path, part.text])
+    else:
+        out.append(["skipped", part.path, part.reason])
+print(json.dumps(out))
+"""
 
 
 def test_tree_skips_git_and_symlinks_and_keeps_going(tmp_path: Path) -> None:
