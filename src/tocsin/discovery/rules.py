@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,7 +102,6 @@ class Rule:
     allow: tuple[Allow, ...] = ()
     tags: tuple[str, ...] = ()
     origin: str = ""
-    flags: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def kind(self) -> str:
@@ -324,7 +323,6 @@ def load_gitleaks_rules(text: str, origin: str) -> tuple[RuleSet, bool]:
                 allow=tuple(_allow(a, where, "re2") for a in allows),
                 tags=tuple(raw.get("tags", [])),
                 origin=origin,
-                flags=frozenset({"gitleaks"}),
             )
         )
     allows = list(data.get("allowlists", []))
