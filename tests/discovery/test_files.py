@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tocsin.cli.app import app
-from tocsin.discovery.extract import Limits, TextPart, iter_parts, iter_tree
+from tocsin.discovery.extract import Limits, Skipped, TextPart, iter_parts, iter_tree
 from tocsin.discovery.scan import ScanOptions, scan_files
 from tocsin.testing import secrets as fakes
 from tocsin.testing.documents import W, docx, pdf, xlsx
@@ -73,7 +73,7 @@ def test_hostile_inputs_are_skipped_with_reasons(tmp_path: Path) -> None:
     (tmp_path / "corrupt.zip").write_bytes(b"PK\x03\x04" + os.urandom(200))
     assert "corrupt zip" in parts(tmp_path / "corrupt.zip")[1]["corrupt.zip"]
     (tmp_path / "trunc.gz").write_bytes(gzip.compress(b"x" * 10000)[:30])
-    assert "corrupt gzip" in parts(tmp_path / "trunc.gz")[1]["trunc.gz"]
+    assert "gzip data" in parts(tmp_path / "trunc.gz")[1]["trunc.gz"]
     (tmp_path / "prog").write_bytes(b"\x7fELF" + bytes(1000))
     assert parts(tmp_path / "prog")[1] == {"prog": "binary file"}
     with zipfile.ZipFile(tmp_path / "evil.docx", "w") as z:
@@ -259,3 +259,58 @@ def test_cli_diff_gates_new_secrets_with_the_repos_allow_list_and_baseline(tmp_p
     assert clean.exit_code == 0 and json.loads(clean.stdout) == []
     ranged = runner.invoke(app, ["discovery", "diff", "HEAD~1", "--repo", str(repo), "-o", "json"])
     assert ranged.exit_code == 1 and len(json.loads(ranged.stdout)) == 1
+
+
+def test_zip_members_that_could_fill_memory_or_break_zipfile(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "odd.zip", "w") as z:
+        z.writestr(zipfile.ZipInfo("packed.txt"), b"x" * 1000, compress_type=zipfile.ZIP_BZIP2)
+        z.writestr(zipfile.ZipInfo(""), b"a member without a name")
+        z.writestr("fine.txt", "ok")
+    texts, skipped = parts(tmp_path / "odd.zip")
+    assert texts["odd.zip!fine.txt"] == "ok"
+    assert skipped["odd.zip!packed.txt"] == "unsupported zip compression: bzip2"
+    assert texts["odd.zip!"] == "a member without a name"  # read, and no crash on its name
+    # too many members: refused from the directory's size, before zipfile reads it all
+    with zipfile.ZipFile(tmp_path / "many.zip", "w") as z:
+        for i in range(40):
+            z.writestr(f"m{i:03d}-" + "n" * 40 + ".txt", "x")
+    texts, skipped = parts(tmp_path / "many.zip", Limits(max_members=2))
+    assert texts == {} and "too many members: 40" in skipped["many.zip"]
+
+
+def test_truncated_gzip_keeps_what_came_out(tmp_path: Path) -> None:
+    body = "".join(f"line {i} jane{i}@example.org\n" for i in range(2000)).encode()
+    packed = gzip.compress(body)
+    (tmp_path / "app.log.gz").write_bytes(packed[: len(packed) * 2 // 3])
+    texts, skipped = parts(tmp_path / "app.log.gz")
+    assert "truncated gzip data" in skipped["app.log.gz"]
+    kept = texts["app.log.gz!app.log"]
+    assert kept.startswith("line 0 jane0@example.org") and 0 < len(kept) < len(body)
+
+
+def test_damaged_containers_never_raise() -> None:
+    from tocsin.discovery.extract import iter_bytes_parts
+
+    rng = random.Random(5)
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.txt", "hello " * 50)
+        z.writestr("b.docx", docx("x", "y"))
+    seeds = [
+        inner.getvalue(),
+        docx("a", "b"),
+        xlsx([["a", "b"]]),
+        pdf("hi"),
+        gzip.compress(b"x" * 999),
+    ]
+    for _ in range(300):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(data))
+            if rng.random() < 0.6:
+                data[at] = rng.randrange(256)
+            else:
+                del data[at : at + rng.randint(1, 40)]
+            data = data or bytearray(b"x")
+        for part in iter_bytes_parts("f", bytes(data), Limits(max_file_bytes=2**20)):
+            assert isinstance(part, TextPart | Skipped)

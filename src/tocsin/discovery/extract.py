@@ -19,10 +19,12 @@ import bz2
 import codecs
 import gzip
 import io
+import logging
 import lzma
 import os
 import re
 import stat
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -35,6 +37,14 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException, ElementTree
 
 MiB = 2**20
+RATIO_FLOOR = MiB
+"""Below this much expanded data a high ratio is no bomb (a small, repetitive text file)."""
+DIR_BYTES_PER_MEMBER = 1024
+"""A zip whose central directory is longer than this per allowed member is refused before
+zipfile reads all of it into memory."""
+_EOCD = struct.Struct("<4s4H2LH")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +177,16 @@ def _text_part(path: str, data: bytes, kind: str, limits: Limits) -> Iterator[Pa
     yield TextPart(path, text, kind, len(data))
 
 
+def _guarded(name: str, parts: Iterator[Part]) -> Iterator[Part]:
+    """A last net under every reader: hostile input that trips a library in a way nobody
+    foresaw is one skipped part with the reason, never the end of the walk."""
+    try:
+        yield from parts
+    except Exception as exc:  # noqa: BLE001 - any library error on hostile bytes
+        logger.warning("extraction failed", extra={"path": name, "error": type(exc).__name__})
+        yield Skipped(name, f"extraction failed: {type(exc).__name__}: {str(exc)[:200]}")
+
+
 def iter_bytes_parts(
     name: str,
     data: bytes,
@@ -177,6 +197,12 @@ def iter_bytes_parts(
     """The text parts of ``data`` (a file or an archive member called ``name``)."""
     limits = limits or Limits()
     budget = budget or _Budget(limits.max_expanded_bytes)
+    yield from _guarded(name, _bytes_parts(name, data, limits, depth, budget))
+
+
+def _bytes_parts(
+    name: str, data: bytes, limits: Limits, depth: int, budget: _Budget
+) -> Iterator[Part]:
     kind = _container(data[:512], name.lower())
     if kind is None:
         if is_binary(data[:8192]):
@@ -224,7 +250,9 @@ def _compressed(
         "bz2": lambda f: bz2.BZ2File(f),
         "xz": lambda f: lzma.LZMAFile(f),
     }[kind]
-    limit = min(limits.max_file_bytes, int(size * limits.max_ratio) + 1)
+    limit = min(limits.max_file_bytes, max(int(size * limits.max_ratio), RATIO_FLOOR) + 1)
+    chunks: list[bytes] = []
+    got = 0
     try:
         with opener(source) as stream:
             head = stream.peek(512)[:512] if hasattr(stream, "peek") else b""
@@ -232,10 +260,20 @@ def _compressed(
                 stream_tar: io.BufferedIOBase = stream
                 yield from _tar(name, stream_tar, limits, depth, budget)
                 return
-            raw = _bounded_read(stream, limit)
+            while got <= limit:
+                # read1: what one step decompresses, so a damaged tail loses little
+                chunk = stream.read1(min(64 * 1024, limit + 1 - got))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-        yield Skipped(name, f"corrupt {kind} data: {exc}")
-        return
+        if not chunks:
+            yield Skipped(name, f"corrupt {kind} data: {exc}")
+            return
+        # truncated: what came out before the damage is still read
+        yield Skipped(name, f"truncated {kind} data ({exc}): the first {_fmt(got)} read")
+    raw = b"".join(chunks)
     if len(raw) > limit:
         if limit < limits.max_file_bytes:
             yield Skipped(name, f"{kind} bomb: expands more than {limits.max_ratio:g} times")
@@ -249,13 +287,39 @@ def _compressed(
     yield from iter_bytes_parts(f"{name}!{inner or 'data'}", raw, limits, depth + 1, budget)
 
 
+def _zip_directory_problem(source: io.IOBase | IO[bytes], limits: Limits) -> str | None:
+    """Why a zip's central directory is too large to read (zipfile loads all of it)."""
+    try:
+        end = source.seek(0, os.SEEK_END)
+        source.seek(max(0, end - _EOCD.size - 0xFFFF))
+        tail = source.read()
+        source.seek(0)
+    except (OSError, ValueError):
+        return None  # zipfile will say what is wrong
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(tail):
+        return None
+    fields = _EOCD.unpack_from(tail, at)
+    total, size = fields[4], fields[5]
+    if size <= limits.max_members * DIR_BYTES_PER_MEMBER:
+        return None
+    return (
+        f"too many members: {total:,} in a directory of {_fmt(size)}, "
+        f"more than {limits.max_members:,} allowed"
+    )
+
+
 def _zip(
-    name: str, source: io.IOBase | Path, limits: Limits, depth: int, budget: _Budget
+    name: str, source: io.IOBase | IO[bytes], limits: Limits, depth: int, budget: _Budget
 ) -> Iterator[Part]:
+    problem = _zip_directory_problem(source, limits)
+    if problem is not None:
+        yield Skipped(name, problem)
+        return
     try:
         archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        yield Skipped(name, f"corrupt zip: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a hostile directory raises many kinds of errors
+        yield Skipped(name, f"corrupt zip: {type(exc).__name__}: {exc}")
         return
     with archive:
         names = set(archive.namelist())
@@ -263,7 +327,8 @@ def _zip(
         if office is not None:
             yield from _office(name, archive, office, limits, budget)
             return
-        members = [i for i in archive.infolist() if not i.is_dir()]
+        # by name, not is_dir(): a member with an empty name breaks is_dir()
+        members = [i for i in archive.infolist() if not i.filename.endswith("/")]
         if len(members) > limits.max_members:
             yield Skipped(
                 name, f"{len(members):,} members: only the first {limits.max_members:,} read"
@@ -285,17 +350,27 @@ def _zip_member(
 ) -> bytes | Skipped:
     if info.flag_bits & 0x1:
         return Skipped(member, "encrypted zip member")
+    if info.compress_type in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        # zipfile inflates these without an output bound: one small chunk could fill memory
+        method = "bzip2" if info.compress_type == zipfile.ZIP_BZIP2 else "lzma"
+        return Skipped(member, f"unsupported zip compression: {method}")
     compressed = max(info.compress_size, 1)
-    limit = min(limits.max_file_bytes, int(compressed * limits.max_ratio) + 1)
+    limit = min(limits.max_file_bytes, max(int(compressed * limits.max_ratio), RATIO_FLOOR) + 1)
+    if info.file_size > RATIO_FLOOR and info.file_size > compressed * limits.max_ratio:
+        return Skipped(
+            member,
+            f"zip bomb: {_fmt(info.file_size)} from {_fmt(compressed)} "
+            f"(more than {limits.max_ratio:g} times)",
+        )
     if info.file_size > limits.max_file_bytes:
         return Skipped(member, f"too large: {_fmt(info.file_size)} > {_fmt(limits.max_file_bytes)}")
     try:
         with archive.open(info) as stream:
             raw = _bounded_read(stream, limit)
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
-        return Skipped(member, f"corrupt zip member: {exc}")
-    except RuntimeError as exc:  # encrypted without the flag, unsupported compression
-        return Skipped(member, f"unreadable zip member: {exc}")
+    except NotImplementedError as exc:
+        return Skipped(member, f"unsupported zip compression: {exc}")
+    except Exception as exc:  # noqa: BLE001 - bad CRC, bad header, broken data, a read error
+        return Skipped(member, f"corrupt zip member: {type(exc).__name__}: {exc}")
     if len(raw) > limit:
         if limit < limits.max_file_bytes:
             ratio = len(raw) / compressed
@@ -333,8 +408,8 @@ def _tar(
                     continue
                 raw = _bounded_read(stream, limits.max_file_bytes)
                 yield from iter_bytes_parts(member, raw, limits, depth + 1, budget)
-    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
-        yield Skipped(name, f"corrupt tar: {exc}")
+    except Exception as exc:  # noqa: BLE001 - tarfile, zlib, lzma, bz2 and struct errors
+        yield Skipped(name, f"corrupt tar: {type(exc).__name__}: {exc}")
 
 
 # -- documents -------------------------------------------------------------------------------
@@ -486,10 +561,11 @@ def _sheet_names(
 def _pdf(name: str, data: bytes, limits: Limits) -> Iterator[Part]:
     try:
         from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
     except ImportError:  # pragma: no cover - pypdf is a dependency
         yield Skipped(name, "PDF text needs pypdf")
         return
+    # pypdf logs every oddity of a broken file as a warning: the reason is ours to give
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -511,8 +587,8 @@ def _pdf(name: str, data: bytes, limits: Limits) -> Iterator[Part]:
                 return
             if text.strip():
                 yield TextPart(f"{name}!page {number}", text, "pdf", len(text))
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
-        yield Skipped(name, f"corrupt pdf: {exc}")
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds of errors on broken files
+        yield Skipped(name, f"corrupt pdf: {type(exc).__name__}: {str(exc)[:200]}")
 
 
 # -- files and folders -----------------------------------------------------------------------
@@ -541,11 +617,12 @@ def iter_parts(
                 budget = _Budget(limits.max_expanded_bytes)
                 handle.seek(0)
                 if kind == "zip":
-                    yield from _zip(shown, handle, limits, 0, budget)
+                    parts = _zip(shown, handle, limits, 0, budget)
                 elif kind == "tar":
-                    yield from _tar(shown, handle, limits, 0, budget)
+                    parts = _tar(shown, handle, limits, 0, budget)
                 else:
-                    yield from _compressed(shown, handle, info.st_size, kind, limits, 0, budget)
+                    parts = _compressed(shown, handle, info.st_size, kind, limits, 0, budget)
+                yield from _guarded(shown, parts)
                 return
     except OSError as exc:
         yield Skipped(shown, f"unreadable: {exc.strerror or exc}")
