@@ -181,3 +181,48 @@ def test_fragment_timeout_and_too_many() -> None:
             synth.ipv4("10.0.0.4", "10.0.0.2", 17, b"x" * 8, ident=2, mf=True, frag_offset=8 * i),
         )
     assert reasm.anomalies["frag_too_many"] == 1
+
+
+def test_record_over_the_snap_length_is_counted_and_kept(tmp_path: Path) -> None:
+    big = synth.frame(synth.ipv4("10.0.0.1", "10.0.0.2", 17, b"b" * 300), 1)
+    path = tmp_path / "snap.pcap"
+    records = [record(t, d) for t, d in frames(10)]
+    path.write_bytes(classic([*records[:5], record(T0 + 5, big), *records[5:]], snaplen=200))
+    count, anomalies, where = packets_of(path)
+    assert count == 11
+    assert anomalies == {"caplen_over_snaplen": 1}
+    assert where == [f"snap.pcap byte {24 + 5 * (16 + len(frames(1)[0][1]))}"]
+
+
+def test_fragment_attacks_in_a_capture_reach_the_import_figures(tmp_path: Path) -> None:
+    # an overlap that rewrites bytes 16-31 of a datagram, then first fragments of 5,000
+    # datagrams that never complete, within 5 ms
+    body = synth.udp("10.0.0.1", "10.0.0.2", 5000, 6000, b"A" * 56)
+    first, second = synth.fragment_ipv4(synth.ipv4("10.0.0.1", "10.0.0.2", 17, body, ident=66), 52)
+    evil = synth.ipv4("10.0.0.1", "10.0.0.2", 17, b"E" * 16, ident=66, mf=True, frag_offset=16)
+    attack = [(T0 + i, synth.frame(p, 1)) for i, p in enumerate([first, evil, second])]
+    for ident in range(5000):
+        piece = synth.ipv4("10.9.0.1", "10.0.0.2", 17, b"x" * 64, ident=ident, mf=True)
+        attack.append((T0 + 10_000 + ident * 1000, synth.frame(piece, 1)))
+    path = tmp_path / "frag.pcap"
+    path.write_bytes(classic([record(t, d) for t, d in [*frames(10), *attack]]))
+    flows, stats = read_flows(path)
+    assert stats.anomalies.counts["frag_overlap_conflict"] == 1
+    assert stats.anomalies.counts["frag_table_full"] == 5000 - 4096  # the default table
+    assert stats.reassembled == 1
+    (overlapped,) = [f for f in flows if f["source.port"] == 5000]
+    assert overlapped["destination.port"] == 6000 and overlapped["source.packets"] == 3
+
+
+def test_fragments_cut_by_the_snap_length_are_refused(tmp_path: Path) -> None:
+    datagram = synth.udp("10.0.0.1", "10.0.0.2", 1, 2, b"z" * 3000)
+    pieces = synth.fragment_ipv4(synth.ipv4("10.0.0.1", "10.0.0.2", 17, datagram), 1500)
+    assert [len(p) for p in pieces] == [1500, 1500, 68]
+    snapped = [synth.frame(p, 1)[:200] for p in pieces]
+    cut = [record(T0 + i, p, wirelen=14 + len(pieces[i])) for i, p in enumerate(snapped)]
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(classic(cut, snaplen=200))
+    _flows, stats = read_flows(path)
+    assert stats.anomalies.counts["frag_cut"] == 2  # the last one was short enough to keep
+    assert "ip_length_lies" not in stats.anomalies.counts  # the snap length explains it
+    assert stats.reassembled == 0

@@ -59,6 +59,20 @@ def test_edl_is_plain_lines() -> None:
     assert text == "10.0.0.0/29\n192.0.2.0/24\n::1\n2001:db8::/48\n"
 
 
+def test_nftables_and_ipset_texts_without_the_tools() -> None:
+    nft = get_exporter("nftables").render(data(BLOCKED))
+    assert "# count: 2 IPv4, 2 IPv6 (after merging overlaps)" in nft
+    # the sets are emptied before the refill, in the same file (one nft transaction)
+    assert nft.index("flush set inet tocsin blocklist_v4") < nft.index("add element")
+    assert "add element inet tocsin blocklist_v6 { ::1, 2001:db8::/48 }\n" in nft
+    assert "chain" not in nft  # the user's own ruleset decides what matching the sets does
+    ipset = get_exporter("ipset").render(data(BLOCKED)).splitlines()
+    # a temporary left over by an interrupted restore is emptied before it is filled
+    assert ipset.index("flush tocsin-v4-new") < ipset.index("add tocsin-v4-new 10.0.0.0/29 -exist")
+    assert ipset.index("swap tocsin-v4-new tocsin-v4") < ipset.index("destroy tocsin-v4-new")
+    assert "add tocsin-v6-new 2001:db8::/48 -exist" in ipset
+
+
 def members(listing: str) -> set[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     found = set()
     for token in listing.replace(",", " ").replace("{", " ").replace("}", " ").split():

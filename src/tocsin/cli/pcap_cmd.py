@@ -395,3 +395,8 @@ def capture_cmd(
         f"{figures['packets']} packets in {figures['files']} files; dropped by the kernel "
         f"{figures['dropped_by_kernel']}, by the interface {figures['dropped_by_interface']}"
     )
+    if figures["rotate_errors"]:
+        stderr.print(
+            f"[yellow]{figures['rotate_errors']} closed files were not imported (see the log); "
+            f"they stay in {folder}[/yellow]"
+        )

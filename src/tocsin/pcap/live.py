@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import select
 import threading
@@ -32,7 +33,11 @@ from tocsin.pcap.writer import PcapWriter
 PCAP_ERROR_PERM_DENIED = -8
 PCAP_ERROR_NO_SUCH_DEVICE = -5
 PCAP_TSTAMP_PRECISION_NANO = 1
+PCAP_NETMASK_UNKNOWN = 0xFFFFFFFF
 ERRBUF = 256
+POLL_SECONDS = 0.2  # the longest wait for packets: how soon a stop or an idle file is seen
+
+logger = logging.getLogger(__name__)
 
 
 class CaptureError(TocsinError):
@@ -90,6 +95,8 @@ def _typed(lib: Any) -> Any:
         getattr(lib, name).restype = ctypes.c_int
     lib.pcap_activate.argtypes = [ctypes.c_void_p]
     lib.pcap_activate.restype = ctypes.c_int
+    lib.pcap_get_tstamp_precision.argtypes = [ctypes.c_void_p]
+    lib.pcap_get_tstamp_precision.restype = ctypes.c_int
     lib.pcap_geterr.argtypes = [ctypes.c_void_p]
     lib.pcap_geterr.restype = ctypes.c_char_p
     lib.pcap_compile.argtypes = [
@@ -155,6 +162,7 @@ class CaptureStats:
     received: int = 0  # packets the kernel handed to the filter (ps_recv)
     dropped: int = 0  # dropped by the kernel: the buffer was full (ps_drop)
     if_dropped: int = 0  # dropped by the interface or its driver (ps_ifdrop)
+    rotate_errors: int = 0  # closed files that on_rotate failed on (logged; capture goes on)
     linktype: int = 0
 
     def to_dict(self) -> dict[str, int]:
@@ -166,11 +174,12 @@ class CaptureStats:
             "received": self.received,
             "dropped_by_kernel": self.dropped,
             "dropped_by_interface": self.if_dropped,
+            "rotate_errors": self.rotate_errors,
         }
 
 
 class _Rotator:
-    """The current output file; a new one by age or size."""
+    """The current output file; a new one by age or size, an idle one closed by age."""
 
     def __init__(
         self,
@@ -212,6 +221,12 @@ class _Rotator:
         assert writer is not None  # noqa: S101 - rotate() opened one
         writer.write(ts_ns, data, wirelen)
 
+    def tick(self, now: float) -> None:
+        """Close the file once it is old enough, even while no packet comes to rotate it."""
+        if self._writer is not None and self.rotate_seconds:
+            if now - self._opened >= self.rotate_seconds:
+                self.close()
+
     def rotate(self) -> None:
         self.close()
         self.sequence += 1
@@ -224,16 +239,22 @@ class _Rotator:
     def close(self) -> None:
         if self._handle is None or self._part is None:
             return
-        self._handle.close()
-        final = self._part.with_suffix("")  # drop ".part"
-        os.replace(self._part, final)
-        self._handle = self._writer = self._part = None
+        part, handle = self._part, self._handle
+        self._handle = self._writer = self._part = None  # closed once, even if closing fails
+        handle.close()
+        final = part.with_suffix("")  # drop ".part"
+        os.replace(part, final)
         self.stats.files += 1
         self.closed.append(final)
         if self.max_files and len(self.closed) > self.max_files:
             self.closed.pop(0).unlink(missing_ok=True)
         if self.on_rotate is not None:
-            self.on_rotate(final)
+            try:
+                self.on_rotate(final)
+            except Exception:
+                # an importer failing on one file must not end the recording: the file stays
+                self.stats.rotate_errors += 1
+                logger.exception("on_rotate failed", extra={"path": str(final)})
 
 
 def capture(
@@ -254,7 +275,6 @@ def capture(
 ) -> CaptureStats:
     """Capture until ``stop`` is set, ``max_packets`` are written or ``duration`` has passed."""
     lib = _library()
-    out_dir.mkdir(parents=True, exist_ok=True)
     errbuf = ctypes.create_string_buffer(ERRBUF)
     handle = lib.pcap_create(interface.encode(), errbuf)
     if not handle:
@@ -277,9 +297,15 @@ def capture(
             if status == PCAP_ERROR_NO_SUCH_DEVICE:
                 raise CaptureError(f"no such interface {interface!r} ({detail})")
             raise CaptureError(f"cannot capture on {interface!r}: {detail}")
+        # nanoseconds were asked for, but a device may only give microseconds
+        nanos = lib.pcap_get_tstamp_precision(handle) == PCAP_TSTAMP_PRECISION_NANO
+        ts_scale = 1 if nanos else 1000
         if bpf:
             program = _BpfProgram()
-            if lib.pcap_compile(handle, ctypes.byref(program), bpf.encode(), 1, 0xFFFFFFFF) < 0:
+            compiled = lib.pcap_compile(
+                handle, ctypes.byref(program), bpf.encode(), 1, PCAP_NETMASK_UNKNOWN
+            )
+            if compiled < 0:
                 detail = (lib.pcap_geterr(handle) or b"").decode(errors="replace")
                 raise InvalidInputError(f"bad BPF filter {bpf!r}: {detail}")
             try:
@@ -289,6 +315,7 @@ def capture(
             finally:
                 lib.pcap_freecode(ctypes.byref(program))
         stats.linktype = lib.pcap_datalink(handle)
+        out_dir.mkdir(parents=True, exist_ok=True)
         rotator = _Rotator(
             out_dir,
             interface,
@@ -301,31 +328,44 @@ def capture(
             stats,
         )
 
+        failed: list[BaseException] = []
+
         def on_packet(_user: Any, header: Any, data: Any) -> None:
-            head = header.contents
-            caplen = int(head.caplen)
-            ts_ns = int(head.ts.tv_sec) * 1_000_000_000 + int(head.ts.tv_usec)
-            rotator.write(ts_ns, ctypes.string_at(data, caplen), int(head.len))
-            stats.packets += 1
-            stats.bytes += int(head.len)
-            if max_packets and stats.packets >= max_packets:
+            # ctypes only prints what a callback raises and goes on: keep it (a full disk,
+            # Ctrl+C) for the loop below to raise, and take no packet after it
+            if failed or (max_packets and stats.packets >= max_packets):
+                return
+            try:
+                head = header.contents
+                caplen = int(head.caplen)
+                # tv_usec holds nanoseconds when the handle has nanosecond precision
+                ts_ns = int(head.ts.tv_sec) * 1_000_000_000 + int(head.ts.tv_usec) * ts_scale
+                rotator.write(ts_ns, ctypes.string_at(data, caplen), int(head.len))
+                stats.packets += 1
+                stats.bytes += int(head.len)
+            except BaseException as exc:  # raised again by the capture loop
+                failed.append(exc)
+            if failed or (max_packets and stats.packets >= max_packets):
                 lib.pcap_breakloop(handle)
 
         callback = _HANDLER(on_packet)
         # non-blocking reads after select(): on Linux the read timeout does not expire while no
         # packet arrives, and the stop event must be seen within a fraction of a second
         if lib.pcap_setnonblock(handle, 1, errbuf) < 0:
-            raise CaptureError(f"cannot read {interface!r} without blocking: {errbuf.value!r}")
+            detail = errbuf.value.decode(errors="replace")
+            raise CaptureError(f"cannot read {interface!r} without blocking: {detail}")
         descriptor = lib.pcap_get_selectable_fd(handle)
         started = time.monotonic()
         last_stats = started
         try:
             while not (stop is not None and stop.is_set()):
                 if descriptor >= 0:
-                    select.select([descriptor], [], [], 0.2)
+                    select.select([descriptor], [], [], POLL_SECONDS)
                 else:
-                    time.sleep(0.05)
+                    time.sleep(POLL_SECONDS / 4)
                 got = lib.pcap_dispatch(handle, -1, callback, None)
+                if failed:
+                    raise failed[0]
                 if got == -1:
                     detail = (lib.pcap_geterr(handle) or b"").decode(errors="replace")
                     raise CaptureError(f"capture on {interface!r} failed: {detail}")
@@ -334,17 +374,29 @@ def capture(
                 now = time.monotonic()
                 if duration and now - started >= duration:
                     break
+                rotator.tick(now)
                 if now - last_stats >= 1.0:
                     _update(lib, handle, stats)
                     last_stats = now
                     if on_stats is not None:
                         on_stats(stats)
+        except OSError as exc:  # a full disk, a folder gone: from a write or a closing file
+            failed.append(exc)
+            raise _write_error(interface, out_dir, exc) from exc
         finally:
             _update(lib, handle, stats)
-            rotator.close()
+            try:
+                rotator.close()
+            except OSError as exc:
+                if not failed:  # else the same trouble again: the first error says it
+                    raise _write_error(interface, out_dir, exc) from exc
     finally:
         lib.pcap_close(handle)
     return stats
+
+
+def _write_error(interface: str, out_dir: Path, exc: OSError) -> CaptureError:
+    return CaptureError(f"cannot write the capture of {interface!r} into {out_dir}: {exc}")
 
 
 def _update(lib: Any, handle: Any, stats: CaptureStats) -> None:

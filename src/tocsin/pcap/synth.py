@@ -105,15 +105,21 @@ def ipv4(
     df: bool = False,
     mf: bool = False,
     frag_offset: int = 0,
+    options: bytes = b"",
+    tos: int = 0,
 ) -> bytes:
-    """An IPv4 packet with a right header checksum (``frag_offset`` in bytes)."""
+    """An IPv4 packet with a right header checksum (``frag_offset`` in bytes, a multiple of 8)."""
+    options += b"\0" * (-len(options) % 4)  # end-of-options padding to a 32-bit boundary
+    ihl = 5 + len(options) // 4
+    if ihl > 15:
+        raise ValueError(f"IPv4 options of {len(options)} bytes exceed the 40 a header holds")
     flags = (0x4000 if df else 0) | (0x2000 if mf else 0) | (frag_offset // 8)
     header = struct.pack(
         "!BBHHHBBH4s4s",
-        0x45,
-        0,
-        20 + len(payload),
-        ident,
+        0x40 | ihl,
+        tos,
+        ihl * 4 + len(payload),
+        ident & 0xFFFF,
         flags,
         ttl,
         proto,
@@ -121,8 +127,24 @@ def ipv4(
         _packed(src),
         _packed(dst),
     )
+    header += options
     header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
     return header + payload
+
+
+def ipv6_ext(kind: int, next_header: int, body: bytes) -> bytes:
+    """One IPv6 extension header, padded to its unit (options headers with PadN)."""
+    if kind == 44:  # fragment: fixed 8 bytes, ``body`` is offset/flags and identification
+        return struct.pack("!BB", next_header, 0) + body[:6].ljust(6, b"\0")
+    if kind == 51:  # AH counts in 32-bit words, minus two
+        body += b"\0" * (-(len(body) + 2) % 4)
+        return struct.pack("!BB", next_header, (len(body) + 2) // 4 - 2) + body
+    pad = -(len(body) + 2) % 8
+    if kind in (0, 60):
+        body += b"\x00" if pad == 1 else (bytes([1, pad - 2]) + b"\0" * (pad - 2) if pad else b"")
+    else:
+        body += b"\0" * pad
+    return struct.pack("!BB", next_header, (len(body) + 2) // 8 - 1) + body
 
 
 def ipv6(
@@ -132,18 +154,21 @@ def ipv6(
     payload: bytes,
     *,
     hop_limit: int = 64,
-    ext_headers: bytes = b"",
+    ext_headers: bytes | Sequence[tuple[int, bytes]] = b"",
 ) -> bytes:
-    """An IPv6 packet (``ext_headers`` already chained, ending in ``next_header``)."""
-    first = ext_headers[0:0]
-    nh = next_header
-    if ext_headers:
-        nh, first = 0, ext_headers  # hop-by-hop first; the caller chains the rest
-    body = first + payload
-    return (
-        struct.pack("!IHBB16s16s", 6 << 28, len(body), nh, hop_limit, _packed(src), _packed(dst))
-        + body
-    )
+    """An IPv6 packet; ``ext_headers`` as ``(kind, body)`` pairs chained here (or raw bytes
+    already chained, starting with a hop-by-hop header and ending in ``next_header``)."""
+    if isinstance(ext_headers, bytes):
+        first, chain = (0, ext_headers) if ext_headers else (next_header, b"")
+    else:
+        kinds = [kind for kind, _ in ext_headers] + [next_header]
+        chain = b"".join(
+            ipv6_ext(kind, kinds[i + 1], body) for i, (kind, body) in enumerate(ext_headers)
+        )
+        first = kinds[0]
+    body = chain + payload
+    addresses = _packed(src) + _packed(dst)
+    return struct.pack("!IHBB", 6 << 28, len(body), first, hop_limit) + addresses + body
 
 
 def _pseudo(src: str, dst: str, proto: int, length: int) -> bytes:
@@ -197,26 +222,75 @@ def icmp_echo(ident: int, seq: int, payload: bytes = b"", *, reply: bool = False
     return body[:2] + struct.pack("!H", _checksum(body)) + body[4:]
 
 
-def ip_packet(src: str, dst: str, proto: int, payload: bytes, **kwargs: int) -> bytes:
+def icmpv6_echo(
+    src: str, dst: str, ident: int, seq: int, payload: bytes = b"", *, reply: bool = False
+) -> bytes:
+    """An ICMPv6 echo request (or reply); its checksum covers the pseudo header."""
+    body = struct.pack("!BBHHH", 129 if reply else 128, 0, 0, ident, seq) + payload
+    check = _checksum(_pseudo(src, dst, ICMP6, len(body)) + body)
+    return body[:2] + struct.pack("!H", check) + body[4:]
+
+
+def ip_packet(
+    src: str, dst: str, proto: int, payload: bytes, *, ident: int = 0, ttl: int = 64
+) -> bytes:
     """IPv4 or IPv6 by the addresses' version."""
     if ipaddress.ip_address(src).version == 4:
-        return ipv4(src, dst, proto, payload, **kwargs)  # type: ignore[arg-type]
-    return ipv6(src, dst, proto, payload)
+        return ipv4(src, dst, proto, payload, ident=ident, ttl=ttl)
+    return ipv6(src, dst, proto, payload, hop_limit=ttl)
 
 
 def fragment_ipv4(packet: bytes, mtu: int) -> list[bytes]:
-    """Cut an IPv4 packet into fragments that fit ``mtu`` (data in multiples of 8)."""
+    """Cut an IPv4 packet (or a fragment) into fragments that fit ``mtu``, as a router does.
+
+    Data goes in multiples of 8; the header's fields are kept, its options only in the first
+    fragment unless their copy bit is set.
+    """
     ihl = (packet[0] & 0x0F) * 4
     header, body = packet[:ihl], packet[ihl:]
     step = (mtu - ihl) // 8 * 8
-    src = ".".join(str(b) for b in header[12:16])
-    dst = ".".join(str(b) for b in header[16:20])
+    if step <= 0:
+        raise ValueError(f"an MTU of {mtu} leaves no room after a {ihl}-byte header")
+    src = str(ipaddress.IPv4Address(header[12:16]))
+    dst = str(ipaddress.IPv4Address(header[16:20]))
     ident = struct.unpack_from("!H", header, 4)[0]
+    base = struct.unpack_from("!H", header, 6)[0]
     out = []
     for at in range(0, len(body), step):
         piece = body[at : at + step]
-        more = at + step < len(body)
-        out.append(ipv4(src, dst, header[9], piece, ident=ident, mf=more, frag_offset=at))
+        more = at + step < len(body) or bool(base & 0x2000)
+        out.append(
+            ipv4(
+                src,
+                dst,
+                header[9],
+                piece,
+                ident=ident,
+                ttl=header[8],
+                mf=more,
+                frag_offset=(base & 0x1FFF) * 8 + at,
+                options=header[20:] if at == 0 else _copied_options(header[20:]),
+                tos=header[1],
+            )
+        )
+    return out
+
+
+def _copied_options(options: bytes) -> bytes:
+    out, at = b"", 0
+    while at < len(options):
+        kind = options[at]
+        if kind == 0:
+            break
+        if kind == 1:
+            at += 1
+            continue
+        size = options[at + 1] if at + 1 < len(options) else 0
+        if size < 2:
+            break
+        if kind & 0x80:
+            out += options[at : at + size]
+        at += size
     return out
 
 
@@ -225,11 +299,13 @@ def fragment_ipv6(packet: bytes, mtu: int, ident: int) -> list[bytes]:
     fixed, body = packet[:40], packet[40:]
     next_header = fixed[6]
     step = (mtu - 48) // 8 * 8
+    if step <= 0:
+        raise ValueError(f"an MTU of {mtu} leaves no room after the IPv6 and fragment headers")
     out = []
     for at in range(0, len(body), step):
         piece = body[at : at + step]
         more = at + step < len(body)
-        frag = struct.pack("!BBHI", next_header, 0, at | int(more), ident)
+        frag = struct.pack("!BBHI", next_header, 0, at | int(more), ident & 0xFFFFFFFF)
         head = fixed[:4] + struct.pack("!HBB", 8 + len(piece), 44, fixed[7]) + fixed[8:40]
         out.append(head + frag + piece)
     return out

@@ -2,7 +2,9 @@
 
 Used by ``tocsin pcap extract``, live capture, the demo and the tests. Times are nanoseconds
 since the epoch; classic pcap files are written with nanosecond resolution (magic ``a1b23c4d``)
-unless asked otherwise, pcapng interfaces with ``if_tsresol`` 9.
+unless asked otherwise, pcapng interfaces with ``if_tsresol`` 9. The writers write what they are
+given, odd records included (a wire length below the captured one, say): checking is the
+reader's job.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 DEFAULT_SNAPLEN = 262_144
+
+
+def _check_ts(ts_ns: int) -> None:
+    if ts_ns < 0:
+        raise ValueError(f"packet time {ts_ns} ns is before 1970: pcap cannot hold it")
 
 
 class PcapWriter:
@@ -37,11 +44,13 @@ class PcapWriter:
         self.bytes_written = 24
 
     def write(self, ts_ns: int, data: bytes | memoryview, wirelen: int | None = None) -> None:
-        """Append one packet."""
+        """Append one packet (``wirelen``: its length on the wire when ``data`` was cut)."""
+        _check_ts(ts_ns)
         seconds, rest = divmod(ts_ns, 1_000_000_000)
         fraction = rest if self.nanos else rest // 1000
         size = len(data)
-        self.stream.write(self._record.pack(seconds, fraction, size, wirelen or size))
+        wire = size if wirelen is None else wirelen
+        self.stream.write(self._record.pack(seconds, fraction, size, wire))
         self.stream.write(data)
         self.count += 1
         self.bytes_written += 16 + size
@@ -109,6 +118,10 @@ class PcapNgWriter:
         comment: str | None = None,
     ) -> None:
         """Append one packet (an enhanced packet block) on an interface."""
+        known = len(self.interfaces)
+        if not 0 <= interface_id < known:
+            raise ValueError(f"interface {interface_id} was not added (there are {known})")
+        _check_ts(ts_ns)
         ticks = ts_ns if self.interfaces[interface_id] == 1_000_000_000 else ts_ns // 1000
         size = len(data)
         body = struct.pack(
@@ -117,7 +130,7 @@ class PcapNgWriter:
             ticks >> 32,
             ticks & 0xFFFFFFFF,
             size,
-            wirelen or size,
+            size if wirelen is None else wirelen,
         )
         body += bytes(data) + b"\0" * ((-size) % 4)
         if comment:
