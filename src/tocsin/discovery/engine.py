@@ -263,20 +263,19 @@ class Scanner:
         if self._digit_rules:
             size = len(text)
             windows = digit_windows(text)
+            shapes: dict[tuple[int, int], list[tuple[int, int]]] = {}
             for ri in self._digit_rules:
                 rule = self._text_rules[ri]
                 need = rule.min_digits
                 cut = DIGIT_PAD - rule.pad  # a rule that needs less room around its digits
-                jobs.append(
-                    (
-                        rule,
-                        [
-                            (lo + cut if lo else lo, hi - cut if hi < size else hi)
-                            for lo, hi, digits in windows
-                            if digits >= need
-                        ],
-                    )
-                )
+                spans = shapes.get((need, cut))
+                if spans is None:
+                    spans = shapes[(need, cut)] = [
+                        (lo + cut if lo else lo, hi - cut if hi < size else hi)
+                        for lo, hi, digits in windows
+                        if digits >= need
+                    ]
+                jobs.append((rule, spans))
         for rule, spans in jobs:
             regex = rule.regex
             if regex is None or (rule.path is not None and rule.path.search(path) is None):
