@@ -268,14 +268,14 @@ class Scanner:
                 rule = self._text_rules[ri]
                 need = rule.min_digits
                 cut = DIGIT_PAD - rule.pad  # a rule that needs less room around its digits
-                spans = shapes.get((need, cut))
-                if spans is None:
-                    spans = shapes[(need, cut)] = [
+                shaped = shapes.get((need, cut))
+                if shaped is None:
+                    shaped = shapes[(need, cut)] = [
                         (lo + cut if lo else lo, hi - cut if hi < size else hi)
                         for lo, hi, digits in windows
                         if digits >= need
                     ]
-                jobs.append((rule, spans))
+                jobs.append((rule, shaped))
         for rule, spans in jobs:
             regex = rule.regex
             if regex is None or (rule.path is not None and rule.path.search(path) is None):
