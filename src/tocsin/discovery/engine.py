@@ -126,7 +126,7 @@ _TEST_PATH = re.compile(
 )
 _PLACEHOLDER = re.compile(
     r"example|dummy|fake|sample|placeholder|changeme|not[_-]?a[_-]?real|your[_-]|xxxx|1234567|"
-    r"abcdef|testtoken|test[_-]?key|redacted",
+    r"abcdef|testtoken|test[_-]?key|redacted|replace[_-]?me",
     re.IGNORECASE,
 )
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
