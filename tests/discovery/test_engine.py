@@ -181,3 +181,26 @@ def test_url_credentials_are_not_email_addresses(scanner: Scanner) -> None:
     assert {f.kind for f in scanner.scan_text("<a href='mailto:jane@example.org'>", "a")} == {
         "EMAIL"
     }
+
+
+def test_kubernetes_secret_values_are_decoded(scanner: Scanner) -> None:
+    import base64
+
+    rng = random.Random(12)
+    key = fakes.aws_key_id(rng)
+
+    def b64(value: str) -> str:
+        return base64.b64encode(value.encode()).decode()
+
+    manifest = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: shop\ndata:\n"
+        f"  AWS_ACCESS_KEY_ID: {b64(key)}\n"
+        f"  DB_PASSWORD: {b64('changeme')}\n"
+        f"  API_TOKEN: {b64('<your-token-here>')}\n"
+    )
+    found = [f for f in scanner.scan_text(manifest, "k8s/secret.yaml") if f.category == "secret"]
+    assert [(f.rule_id, f.location.line, f.location.column) for f in found] == [
+        ("aws-access-key-id", 6, 22)
+    ]
+    assert any(r.check == "decoded" for r in found[0].reasons)
+    assert found[0].masked.startswith("AKIA") and key not in found[0].masked

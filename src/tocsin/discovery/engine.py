@@ -15,6 +15,8 @@ context drops the match. Overlapping matches keep the most confident one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import re
 from collections import defaultdict
@@ -129,6 +131,8 @@ _PLACEHOLDER = re.compile(
     r"abcdef|testtoken|test[_-]?key|redacted|replace[_-]?me",
     re.IGNORECASE,
 )
+_K8S_VALUE = re.compile(r"^[ \t]+([\w.-]+):[ \t]*([A-Za-z0-9+/]{8,}={0,2})[ \t]*$", re.MULTILINE)
+"""A ``key: base64`` line of a Kubernetes Secret's ``data:`` map."""
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -424,7 +428,65 @@ class Scanner:
                     fingerprint=fingerprint(rule.id, location, value_hash),
                 )
             )
+        if "kind: Secret" in text:
+            spots, decoded = self._k8s_secret_values(text, path, base, first_line)
+            # what a decoded value holds replaces what a generic rule made of its encoding
+            findings = [
+                f
+                for f in findings
+                if "generic" not in f.tags or (f.location.line, f.location.column) not in spots
+            ]
+            held = {(f.location.line, f.location.column) for f in findings}
+            findings.extend(f for f in decoded if (f.location.line, f.location.column) not in held)
         return findings
+
+    def _k8s_secret_values(
+        self,
+        text: str,
+        path: str,
+        base: Location,
+        first_line: int,
+    ) -> tuple[set[tuple[int, int]], list[Finding]]:
+        """A Kubernetes Secret keeps its values base64-encoded under ``data:``: decode each and
+        scan it, and report what it holds at the encoded value's place. Also returns the
+        places of every decoded value."""
+        spots: set[tuple[int, int]] = set()
+        out: list[Finding] = []
+        for m in _K8S_VALUE.finditer(text):
+            try:
+                decoded = base64.b64decode(m.group(2), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                continue
+            if not decoded.isprintable() and "\n" not in decoded:
+                continue
+            # the key's name is context for the decoded value ("password: <value>")
+            prefix = f"{m.group(1)}: "
+            line_no = first_line + text.count("\n", 0, m.start(2))
+            column = m.start(2) - (text.rfind("\n", 0, m.start(2)) + 1) + 1
+            spots.add((line_no, column))
+            for inner in self.scan_text(prefix + decoded, path):
+                if inner.category != "secret":
+                    continue
+                location = replace(
+                    base,
+                    path=path,
+                    line=line_no,
+                    column=column,
+                    end_line=line_no,
+                    end_column=column + len(m.group(2)),
+                )
+                out.append(
+                    replace(
+                        inner,
+                        location=location,
+                        reasons=(
+                            *inner.reasons,
+                            Reason("decoded", "base64 value of a Kubernetes Secret", 0.0),
+                        ),
+                        fingerprint=fingerprint(inner.rule_id, location, inner.hash),
+                    )
+                )
+        return spots, out
 
     def _scored(
         self, text: str, path: str, first_line: int = 1
