@@ -369,3 +369,27 @@ def test_steady_sizes_at_random_times_are_not_a_beacon(home: Settings) -> None:
     write(home, events)
     report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"], alerts=False)
     assert report.findings == []
+
+
+def test_few_connections_at_random_times_are_not_beacons_by_chance(home: Settings) -> None:
+    """Twenty-odd same-size connections at random times: their intervals' quartiles look
+    symmetric by chance for about one pair in twenty. The small-sample correction keeps them
+    out and still finds an hourly beacon with as few connections."""
+    rng = random.Random(21)
+    events, noise = [], set()
+    for i in range(200):
+        dst = f"203.0.113.{i + 1}" if i < 100 else f"198.51.100.{i - 99}"
+        noise.add(dst)
+        count = 20 + i % 11
+        for when in sorted(rng.uniform(0, 23.5 * 3600) for _ in range(count)):
+            events.append(conn(WINDOW[0] + timedelta(seconds=when), f"10.0.8.{i}", dst, 443))
+    hourly = WINDOW[0] + timedelta(minutes=10)
+    for hour in range(23):  # 23 connections, +-6 minutes of jitter
+        when = hourly + timedelta(hours=hour, seconds=rng.uniform(-360, 360))
+        events.append(conn(when, "10.0.9.1", C2, 443, sbytes=400 + rng.randint(-20, 20)))
+    write(home, events)
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"], alerts=False)
+    assert [f.dst for f in report.findings] == [C2]
+    raw = Settings(home=home.home, net_thresholds={"beacon.prior_intervals": 0})
+    chance = hunt_net(raw, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"], alerts=False)
+    assert len({f.dst for f in chance.findings} & noise) >= 5

@@ -9,7 +9,8 @@ Beacon scoring follows the idea of RITA (Active Countermeasures): a host that ph
 a rhythm (regular intervals), a habit (similar sizes) and a presence (it shows up hour after
 hour). The subscores, each in [0, 1]:
 
-* ``ts_skew``: 1 - |Bowley skewness| of the intervals (regular intervals are symmetric);
+* ``ts_skew``: 1 - |Bowley skewness| of the intervals (regular intervals are symmetric), shrunk
+  toward 0.5 for pairs with few intervals (below);
 * ``ts_madm``: 1 - MADM/interval of the intervals (jitter small against the period);
 * ``ds_skew``, ``ds_madm``: the same over the bytes sent per connection (MADM against 32 bytes);
 * ``ds_small``: small payloads (1 - mode/64 KiB);
@@ -17,6 +18,14 @@ hour). The subscores, each in [0, 1]:
 * ``coverage``: how much of the window the pair spans.
 
 The score is the weighted mean (timing 0.40, sizes 0.30, hours 0.15, coverage 0.15).
+
+**Small samples.** The quartiles of twenty intervals are noisy: about one pair in twenty with
+twenty to forty connections at random times shows a symmetric spread by chance, and with steady
+sizes that is enough to be called a beacon. So ``ts_skew`` is shrunk toward 0.5 (undecided) as
+if ``beacon.prior_intervals`` more intervals had scored 0.5: (n x skew + p x 0.5) / (n + p).
+Twenty intervals keep half their evidence, a thousand keep 98 %. Only the symmetry is shrunk:
+shrinking the dispersion too (or the size statistics) cost more real hourly beacons for fewer
+false ones removed (docs/network.md gives the figures, ``benchmarks/beacon_eval.py`` makes them).
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "beacon.min_score": 0.80,
     "beacon.min_interval_s": 5.0,
     "beacon.min_timing": 0.7,
+    "beacon.prior_intervals": 20,
     "beacon.internal": 0,
     "long.min_hours": 1.0,
     "scan.vertical_ports": 100,
@@ -217,6 +227,13 @@ def _madm(values: np.ndarray) -> float:
     return float(np.median(np.abs(values - np.median(values))))
 
 
+def shrink(score: float, samples: int, prior: float) -> float:
+    """A score measured on ``samples`` values, pulled toward 0.5 by ``prior`` pseudo-samples."""
+    if prior <= 0:
+        return score
+    return (samples * score + prior * 0.5) / (samples + prior)
+
+
 @dataclass(frozen=True, slots=True)
 class BeaconScore:
     """A pair's beacon score and its parts."""
@@ -269,6 +286,7 @@ def beacon_scores(ctx: NetContext) -> list[BeaconScore]:
     )
     window = max((ctx.until - ctx.since).total_seconds(), 1.0)
     internal_too = bool(ctx.t("beacon.internal"))
+    prior = ctx.t("beacon.prior_intervals")
     scores = []
     for src, dst, times, sizes, ports in pairs:
         # as RITA does: internal hosts calling out (and, with beacon.internal, calling each
@@ -285,7 +303,9 @@ def beacon_scores(ctx: NetContext) -> list[BeaconScore]:
         size = np.asarray(sizes, dtype=np.float64)
         interval = float(np.median(intervals))
         parts = {
-            "ts_skew": max(0.0, 1 - abs(_bowley(intervals))),
+            "ts_skew": shrink(
+                max(0.0, 1 - abs(_bowley(intervals))), int(intervals.shape[0]), prior
+            ),
             "ts_madm": max(0.0, 1 - _madm(intervals) / max(interval, 1e-9)),
             "ds_skew": max(0.0, 1 - abs(_bowley(size))),
             "ds_madm": max(0.0, 1 - _madm(size) / 32.0),
