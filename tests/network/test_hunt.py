@@ -9,6 +9,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -393,3 +394,68 @@ def test_few_connections_at_random_times_are_not_beacons_by_chance(home: Setting
     raw = Settings(home=home.home, net_thresholds={"beacon.prior_intervals": 0})
     chance = hunt_net(raw, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"], alerts=False)
     assert len({f.dst for f in chance.findings} & noise) >= 5
+
+
+def tls(when: datetime, src: str, ja3: str, dst: str = WEB) -> dict[str, object]:
+    """One TLS client hello event with a JA3."""
+    return {"@timestamp": when, "source.ip": src, "destination.ip": dst, "tls.client.ja3": ja3}
+
+
+def test_fingerprint_history_is_kept_in_the_home_not_reread(home: Settings) -> None:
+    common, tool = "e7d705a3286e19ea42f587b344ee6865", "0123456789abcdef0123456789abcdef"
+    day1 = (NOW - timedelta(days=3), NOW - timedelta(days=2))
+    day2 = (NOW - timedelta(days=2), NOW - timedelta(days=1))
+    write(home, [tls(day1[0] + timedelta(hours=1), "10.0.0.1", common)], dataset="pcap.tls")
+    first = hunt_net(home, since=day1[0], until=day1[1], detectors=["rare_fingerprint"])
+    assert first.findings == [] and first.learning  # nothing before the window yet
+    state = home.state_dir / "net" / "fingerprints.parquet"
+    assert first.history_fingerprints == 1 and state.is_file()
+    # the lake forgets the first day (retention): the history in the home still knows it
+    for path in home.lake_dir.rglob("*.parquet"):
+        path.unlink()
+    write(
+        home,
+        [
+            tls(day2[0] + timedelta(hours=1), "10.0.0.1", common),
+            tls(day2[0] + timedelta(hours=2), "10.0.0.9", tool, dst=C2),
+        ],
+        dataset="pcap.tls",
+    )
+    second = hunt_net(home, since=day2[0], until=day2[1], detectors=["rare_fingerprint"])
+    assert [f.fields["net.ja3"] for f in second.findings] == [tool]
+    assert second.learning is None and second.history_fingerprints == 2
+    kept = pq.read_table(state, columns=["value", "hosts"]).to_pylist()
+    expected = [(tool, ["10.0.0.9"]), (common, ["10.0.0.1"])]
+    assert [(r["value"], r["hosts"]) for r in kept] == expected
+    # a later window: the tool is known now; after rare.history_days unseen it is new again
+    later = hunt_net(home, since=day2[1], until=NOW, detectors=["rare_fingerprint"])
+    assert later.findings == []
+    write(home, [tls(NOW + timedelta(days=5), "10.0.0.1", common)], dataset="pcap.tls")
+    hunt_net(home, since=NOW + timedelta(days=4), until=NOW + timedelta(days=6), alerts=False)
+    write(home, [tls(NOW + timedelta(days=9), "10.0.0.9", tool)], dataset="pcap.tls")
+    back = hunt_net(
+        home,
+        since=NOW + timedelta(days=8, hours=12),
+        until=NOW + timedelta(days=9, hours=12),
+        detectors=["rare_fingerprint"],
+    )
+    assert [f.fields["net.ja3"] for f in back.findings] == [tool]
+
+
+def test_an_unreadable_fingerprint_history_is_rebuilt_from_the_lake(home: Settings) -> None:
+    common = "e7d705a3286e19ea42f587b344ee6865"
+    write(
+        home,
+        [
+            tls(NOW - timedelta(days=2), "10.0.0.1", common),
+            tls(NOW - timedelta(hours=1), "10.0.0.2", common),
+        ],
+        dataset="pcap.tls",
+    )
+    state = home.state_dir / "net" / "fingerprints.parquet"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"not parquet")
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["rare_fingerprint"])
+    assert report.findings == [] and report.learning is None  # known from the day before
+    assert report.history_fingerprints == 1
+    assert state.read_bytes()[:4] == b"PAR1"

@@ -33,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -166,7 +166,10 @@ class NetContext:
     internal: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
     allowed: Callable[[str | None], bool]
     indicators: Any = None
-    history: Callable[[str, int], set[tuple[str, str]]] | None = None
+    history: Callable[[int], int] | None = None
+    """Loads the fingerprint history (temporary table ``print_history``, see
+    :mod:`tocsin.network.fingerprints`) remembering ``days``; returns how many fingerprints it
+    knows from before the window (0 while learning)."""
     baseline: Callable[[int], dict[str, float]] | None = None
     stats: dict[str, int] = field(default_factory=dict)
 
@@ -609,20 +612,26 @@ def detect_exfiltration(ctx: NetContext) -> list[Finding]:
 
 def detect_rare_fingerprints(ctx: NetContext) -> list[Finding]:
     """JA3, JA4 and user agents used by very few hosts and never seen before."""
-    rows = ctx.rows(
-        "SELECT kind, value, count(DISTINCT src), count(*), min(src), min(dst) FROM prints "
-        "GROUP BY kind, value HAVING count(DISTINCT src) <= $n ORDER BY count(*) DESC",
-        {"n": ctx.t("rare.max_hosts")},
-    )
-    if not rows:
+    if not ctx.rows("SELECT 1 FROM prints LIMIT 1"):
         return []
-    seen = ctx.history("prints", int(ctx.t("rare.history_days"))) if ctx.history else set()
-    if not seen:
+    days = int(ctx.t("rare.history_days"))
+    if not ctx.history or not ctx.history(days):
         ctx.stats["rare_fingerprint.learning"] = 1  # nothing to compare with yet: learn first
         return []
+    rows = ctx.rows(
+        "SELECT kind, value, count(DISTINCT src), count(*), min(src), min(dst) FROM prints p "
+        "WHERE NOT EXISTS (SELECT 1 FROM print_history h WHERE h.kind = p.kind "
+        "AND h.value = p.value AND h.first_seen < $since AND h.last_seen >= $forget) "
+        "GROUP BY kind, value HAVING count(DISTINCT src) <= $n ORDER BY count(*) DESC",
+        {
+            "n": ctx.t("rare.max_hosts"),
+            "since": ctx.since,
+            "forget": ctx.since - timedelta(days=days),
+        },
+    )
     findings = []
     for kind, value, hosts, count, src, dst in rows:
-        if (str(kind), str(value)) in seen or ctx.allowed(str(dst)) or ctx.allowed(str(src)):
+        if ctx.allowed(str(dst)) or ctx.allowed(str(src)):
             continue
         if ctx.internal and not ctx.is_internal(str(src)):
             continue  # the fingerprints of our own clients, not of whoever calls our servers
