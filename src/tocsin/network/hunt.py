@@ -108,6 +108,20 @@ def _networks(values: Sequence[str], source: str) -> list[tuple[Network, str]]:
     return out
 
 
+def internal_networks(settings: Settings) -> list[Network]:
+    """``net_internal_networks`` parsed; a value that is not a network is an error naming it."""
+    out = []
+    for value in settings.net_internal_networks:
+        try:
+            out.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError as exc:
+            # a typo here would silently make a subnet external and its hosts unwatched
+            raise InvalidInputError(
+                f"net_internal_networks: {value!r} is not an address or CIDR network"
+            ) from exc
+    return out
+
+
 def read_allow_list(settings: Settings) -> tuple[AllowList, list[Any]]:
     """``net_allow`` plus the respond/ allow list; and the block list's addresses as indicators."""
     entries = _networks(settings.net_allow, "net_allow")
@@ -172,7 +186,7 @@ def hunt_net(
         memory_limit=settings.duckdb_memory_limit,
     )
     allow, blocked = read_allow_list(settings)
-    internal = [n for n, _ in _networks(settings.net_internal_networks, "internal")]
+    internal = internal_networks(settings)
     step("reading flows")
     with reader.connect() as con:
         # a connection still open in the window may have begun days before it
