@@ -721,6 +721,13 @@ def detect_indicators(ctx: NetContext) -> list[Finding]:
     prints = ctx.rows("SELECT DISTINCT kind, value FROM prints WHERE kind IN ('ja3', 'ja4')")
     for kind, value in prints:
         hits = indicators.match_fingerprint(str(value), now=ctx.until)
+        if kind == "ja3":
+            # a feed listing bare 32-digit JA3 digests has them read as md5 hashes
+            hits += [
+                h
+                for h in indicators.match_hash(str(value), now=ctx.until)
+                if h.kind == "md5" and h not in hits
+            ]
         if not hits:
             continue
         sources = ctx.rows(
@@ -737,7 +744,13 @@ def detect_indicators(ctx: NetContext) -> list[Finding]:
                 None,
                 1.0,
                 tuple(
-                    Reason("net.indicator." + (h.source or "feed"), f"{kind} {value}", 1.0)
+                    Reason(
+                        "net.indicator." + (h.source or "feed"),
+                        f"{kind} {value}"
+                        + (f" (listed as {h.kind})" if h.kind != kind else "")
+                        + f" from {h.source or 'a feed'}",
+                        1.0,
+                    )
                     for h in hits[:5]
                 ),
                 key=f"{kind}:{value}",
