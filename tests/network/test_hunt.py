@@ -9,6 +9,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -127,13 +128,13 @@ def test_beacons_are_ranked_and_only_beacons_flagged(home: Settings) -> None:
             until=WINDOW[1],
             files=flow_files(reader, since=WINDOW[0], until=WINDOW[1]),
         )
-        from tocsin.network.hunt import _networks
+        from tocsin.network.hunt import internal_networks
 
         ctx = NetContext(
             con,
             *WINDOW,
             merge_thresholds({}),
-            [n for n, _ in _networks(home.net_internal_networks, "i")],
+            internal_networks(home),
             allowed=lambda _a: False,
         )
         scores = {s.dst: s.score for s in beacon_scores(ctx)}
@@ -369,3 +370,172 @@ def test_steady_sizes_at_random_times_are_not_a_beacon(home: Settings) -> None:
     write(home, events)
     report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"], alerts=False)
     assert report.findings == []
+
+
+def test_few_connections_at_random_times_are_not_beacons_by_chance(home: Settings) -> None:
+    """Twenty-odd same-size connections at random times: their intervals' quartiles look
+    symmetric by chance for about one pair in twenty. The small-sample correction keeps them
+    out and still finds an hourly beacon with as few connections."""
+    rng = random.Random(21)
+    events, noise = [], set()
+    for i in range(200):
+        dst = f"203.0.113.{i + 1}" if i < 100 else f"198.51.100.{i - 99}"
+        noise.add(dst)
+        count = 20 + i % 11
+        for when in sorted(rng.uniform(0, 23.5 * 3600) for _ in range(count)):
+            events.append(conn(WINDOW[0] + timedelta(seconds=when), f"10.0.8.{i}", dst, 443))
+    hourly = WINDOW[0] + timedelta(minutes=10)
+    for hour in range(23):  # 23 connections, +-6 minutes of jitter
+        when = hourly + timedelta(hours=hour, seconds=rng.uniform(-360, 360))
+        events.append(conn(when, "10.0.9.1", C2, 443, sbytes=400 + rng.randint(-20, 20)))
+    write(home, events)
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"], alerts=False)
+    assert [f.dst for f in report.findings] == [C2]
+    raw = Settings(home=home.home, net_thresholds={"beacon.prior_intervals": 0})
+    chance = hunt_net(raw, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"], alerts=False)
+    assert len({f.dst for f in chance.findings} & noise) >= 5
+
+
+def tls(when: datetime, src: str, ja3: str, dst: str = WEB) -> dict[str, object]:
+    """One TLS client hello event with a JA3."""
+    return {"@timestamp": when, "source.ip": src, "destination.ip": dst, "tls.client.ja3": ja3}
+
+
+def test_fingerprint_history_is_kept_in_the_home_not_reread(home: Settings) -> None:
+    common, tool = "e7d705a3286e19ea42f587b344ee6865", "0123456789abcdef0123456789abcdef"
+    day1 = (NOW - timedelta(days=3), NOW - timedelta(days=2))
+    day2 = (NOW - timedelta(days=2), NOW - timedelta(days=1))
+    write(home, [tls(day1[0] + timedelta(hours=1), "10.0.0.1", common)], dataset="pcap.tls")
+    first = hunt_net(home, since=day1[0], until=day1[1], detectors=["rare_fingerprint"])
+    assert first.findings == [] and first.learning  # nothing before the window yet
+    state = home.state_dir / "net" / "fingerprints.parquet"
+    assert first.history_fingerprints == 1 and state.is_file()
+    # the lake forgets the first day (retention): the history in the home still knows it
+    for path in home.lake_dir.rglob("*.parquet"):
+        path.unlink()
+    write(
+        home,
+        [
+            tls(day2[0] + timedelta(hours=1), "10.0.0.1", common),
+            tls(day2[0] + timedelta(hours=2), "10.0.0.9", tool, dst=C2),
+        ],
+        dataset="pcap.tls",
+    )
+    second = hunt_net(home, since=day2[0], until=day2[1], detectors=["rare_fingerprint"])
+    assert [f.fields["net.ja3"] for f in second.findings] == [tool]
+    assert second.learning is None and second.history_fingerprints == 2
+    kept = pq.read_table(state, columns=["value", "hosts"]).to_pylist()
+    expected = [(tool, ["10.0.0.9"]), (common, ["10.0.0.1"])]
+    assert [(r["value"], r["hosts"]) for r in kept] == expected
+    # a later window: the tool is known now; after rare.history_days unseen it is new again
+    later = hunt_net(home, since=day2[1], until=NOW, detectors=["rare_fingerprint"])
+    assert later.findings == []
+    write(home, [tls(NOW + timedelta(days=5), "10.0.0.1", common)], dataset="pcap.tls")
+    hunt_net(home, since=NOW + timedelta(days=4), until=NOW + timedelta(days=6), alerts=False)
+    write(home, [tls(NOW + timedelta(days=9), "10.0.0.9", tool)], dataset="pcap.tls")
+    back = hunt_net(
+        home,
+        since=NOW + timedelta(days=8, hours=12),
+        until=NOW + timedelta(days=9, hours=12),
+        detectors=["rare_fingerprint"],
+    )
+    assert [f.fields["net.ja3"] for f in back.findings] == [tool]
+
+
+def test_an_unreadable_fingerprint_history_is_rebuilt_from_the_lake(home: Settings) -> None:
+    common = "e7d705a3286e19ea42f587b344ee6865"
+    write(
+        home,
+        [
+            tls(NOW - timedelta(days=2), "10.0.0.1", common),
+            tls(NOW - timedelta(hours=1), "10.0.0.2", common),
+        ],
+        dataset="pcap.tls",
+    )
+    state = home.state_dir / "net" / "fingerprints.parquet"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"not parquet")
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["rare_fingerprint"])
+    assert report.findings == [] and report.learning is None  # known from the day before
+    assert report.history_fingerprints == 1
+    assert state.read_bytes()[:4] == b"PAR1"
+
+
+def test_a_feed_of_addresses_and_bare_ja3_digests(home: Settings, tmp_path: Path) -> None:
+    """A plain feed reads a bare 32-digit JA3 as an md5: the JA3 still matches."""
+    bad_ja3 = "6734f37431670b3ab4292b8f60f29984"
+    feed = tmp_path / "bad.txt"
+    feed.write_text(f"# bad things\n203.0.113.66\n{bad_ja3}\n")
+    write(home, [conn(NOW - timedelta(hours=1), "10.0.0.9", "203.0.113.66", 8443)])
+    write(home, [tls(NOW - timedelta(hours=2), "10.0.0.4", bad_ja3, dst=C2)], dataset="pcap.tls")
+    fed = Settings(
+        home=home.home, intel_feeds=[{"name": "local-bad", "source": str(feed), "format": "plain"}]
+    )
+    report = hunt_net(fed, since=WINDOW[0], until=WINDOW[1], detectors=["indicator"])
+    found = {(f.src, f.dst): f for f in report.findings}
+    assert set(found) == {("10.0.0.9", "203.0.113.66"), ("10.0.0.4", None)}
+    assert "local-bad" in found[("10.0.0.9", "203.0.113.66")].reasons[0].detail
+    ja3 = found[("10.0.0.4", None)]
+    assert ja3.reasons[0].detail == f"ja3 {bad_ja3} (listed as md5) from local-bad"
+    assert ("ja3", bad_ja3) in {(o.type, o.value) for o in ja3.to_draft().observables}
+    assert ja3.severity == "high"
+
+
+def test_alerts_fold_on_the_next_run_and_carry_their_evidence(home: Settings) -> None:
+    write(home, beacon_events("10.0.0.5", C2, period=300, jitter=0, size_jitter=0, seed=1))
+    first = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"])
+    assert first.alerts_new == 1
+    again = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["beacon"])
+    assert again.alerts_new == 0 and again.alerts_updated == 1
+    ws = Workspace.open(home)
+    try:
+        (alert,) = ws.alerts.list(net_principal(), rule_id="net.beacon", limit=5).items
+    finally:
+        ws.close()
+    assert alert.dedup_key == f"net.beacon:10.0.0.5:{C2}"
+    assert {("ip", "10.0.0.5"), ("ip", C2)} <= {(o["type"], o["value"]) for o in alert.observables}
+    assert {"attack.t1071", "attack.t1573"} <= set(alert.tags)
+    assert (alert.fields["source.ip"], alert.fields["destination.ip"]) == ("10.0.0.5", C2)
+    assert alert.fields["net.beacon"]["connections"] == 240  # every 5 min for 20 h
+    assert len(alert.event_ids) == 50 and alert.first_seen is not None
+
+
+def test_a_connection_open_since_before_the_window(home: Settings) -> None:
+    start = WINDOW[0] - timedelta(hours=30)
+    write(
+        home,
+        [
+            conn(start, "10.4.0.1", "198.51.100.77", 22, duration=40 * 3600, sport=40404),
+            conn(start, "10.4.0.2", "198.51.100.78", 22, duration=2 * 3600, sport=40405),
+        ],
+    )
+    report = hunt_net(home, since=WINDOW[0], until=WINDOW[1], detectors=["long_connection"])
+    assert [(f.src, f.score, f.severity) for f in report.findings] == [("10.4.0.1", 40.0, "medium")]
+
+
+def test_thresholds_silence_what_they_raise(home: Settings) -> None:
+    past = [
+        conn(NOW - timedelta(days=d, hours=3), "10.0.0.7", "192.0.2.10", 443, sbytes=2_000_000)
+        for d in range(1, 8)
+    ]
+    burst = conn(NOW - timedelta(hours=2), "10.0.0.7", "203.0.113.99", 443, sbytes=600_000_000)
+    probes = [
+        conn(NOW - timedelta(minutes=30), "10.0.0.66", "10.0.5.5", p, state="S0", dbytes=0)
+        for p in range(1, 121)
+    ]
+    write(home, [*past, burst, *probes])
+    found = hunt_net(home, since=WINDOW[0], until=WINDOW[1], alerts=False).by_detector()
+    assert found == {"net.exfiltration": 1, "net.scan": 1}
+    strict = Settings(
+        home=home.home,
+        net_thresholds={"exfil.baseline_multiple": 1000, "scan.vertical_ports": 121},
+    )
+    assert hunt_net(strict, since=WINDOW[0], until=WINDOW[1], alerts=False).findings == []
+
+
+def test_an_empty_window_reads_nothing_and_touches_nothing(home: Settings) -> None:
+    write(home, beacon_events("10.0.0.5", C2, period=300, jitter=0, size_jitter=0, seed=1))
+    later = (NOW + timedelta(days=30), NOW + timedelta(days=31))
+    report = hunt_net(home, since=later[0], until=later[1])
+    assert (report.flows, report.findings, report.alerts_new) == (0, [], 0)
+    assert not (home.state_dir / "net" / "fingerprints.parquet").exists()

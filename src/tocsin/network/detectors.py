@@ -9,7 +9,8 @@ Beacon scoring follows the idea of RITA (Active Countermeasures): a host that ph
 a rhythm (regular intervals), a habit (similar sizes) and a presence (it shows up hour after
 hour). The subscores, each in [0, 1]:
 
-* ``ts_skew``: 1 - |Bowley skewness| of the intervals (regular intervals are symmetric);
+* ``ts_skew``: 1 - |Bowley skewness| of the intervals (regular intervals are symmetric), shrunk
+  toward 0.5 for pairs with few intervals (below);
 * ``ts_madm``: 1 - MADM/interval of the intervals (jitter small against the period);
 * ``ds_skew``, ``ds_madm``: the same over the bytes sent per connection (MADM against 32 bytes);
 * ``ds_small``: small payloads (1 - mode/64 KiB);
@@ -17,6 +18,14 @@ hour). The subscores, each in [0, 1]:
 * ``coverage``: how much of the window the pair spans.
 
 The score is the weighted mean (timing 0.40, sizes 0.30, hours 0.15, coverage 0.15).
+
+**Small samples.** The quartiles of twenty intervals are noisy: about one pair in twenty with
+twenty to forty connections at random times shows a symmetric spread by chance, and with steady
+sizes that is enough to be called a beacon. So ``ts_skew`` is shrunk toward 0.5 (undecided) as
+if ``beacon.prior_intervals`` more intervals had scored 0.5: (n x skew + p x 0.5) / (n + p).
+Twenty intervals keep half their evidence, a thousand keep 98 %. Only the symmetry is shrunk:
+shrinking the dispersion too (or the size statistics) cost more real hourly beacons for fewer
+false ones removed (docs/network.md gives the figures, ``benchmarks/beacon_eval.py`` makes them).
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -38,6 +47,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "beacon.min_score": 0.80,
     "beacon.min_interval_s": 5.0,
     "beacon.min_timing": 0.7,
+    "beacon.prior_intervals": 20,
     "beacon.internal": 0,
     "long.min_hours": 1.0,
     "scan.vertical_ports": 100,
@@ -156,7 +166,10 @@ class NetContext:
     internal: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
     allowed: Callable[[str | None], bool]
     indicators: Any = None
-    history: Callable[[str, int], set[tuple[str, str]]] | None = None
+    history: Callable[[int], int] | None = None
+    """Loads the fingerprint history (temporary table ``print_history``, see
+    :mod:`tocsin.network.fingerprints`) remembering ``days``; returns how many fingerprints it
+    knows from before the window (0 while learning)."""
     baseline: Callable[[int], dict[str, float]] | None = None
     stats: dict[str, int] = field(default_factory=dict)
 
@@ -217,6 +230,13 @@ def _madm(values: np.ndarray) -> float:
     return float(np.median(np.abs(values - np.median(values))))
 
 
+def shrink(score: float, samples: int, prior: float) -> float:
+    """A score measured on ``samples`` values, pulled toward 0.5 by ``prior`` pseudo-samples."""
+    if prior <= 0:
+        return score
+    return (samples * score + prior * 0.5) / (samples + prior)
+
+
 @dataclass(frozen=True, slots=True)
 class BeaconScore:
     """A pair's beacon score and its parts."""
@@ -261,14 +281,19 @@ BEACON_WEIGHTS = {
 def beacon_scores(ctx: NetContext) -> list[BeaconScore]:
     """Every pair with enough connections, scored (not filtered by the minimum score)."""
     minimum = int(ctx.t("beacon.min_connections"))
+    # the pairs with enough connections first, then the series of those only: most pairs of a
+    # busy network have a handful of flows, and building their lists cost more than the rest
     pairs = ctx.rows(
-        "SELECT src, dst, list(epoch(ts) ORDER BY ts), list(sbytes ORDER BY ts), "
-        "list(DISTINCT dport) FROM flows WHERE proto IN ('tcp', 'udp') "
-        "GROUP BY src, dst HAVING count(*) >= $minimum",
+        "WITH busy AS (SELECT src, dst FROM flows WHERE proto IN ('tcp', 'udp') "
+        "GROUP BY src, dst HAVING count(*) >= $minimum) "
+        "SELECT f.src, f.dst, list(epoch(f.ts) ORDER BY f.ts), list(f.sbytes ORDER BY f.ts), "
+        "list(DISTINCT f.dport) FROM flows f JOIN busy USING (src, dst) "
+        "WHERE f.proto IN ('tcp', 'udp') GROUP BY f.src, f.dst",
         {"minimum": minimum},
     )
     window = max((ctx.until - ctx.since).total_seconds(), 1.0)
     internal_too = bool(ctx.t("beacon.internal"))
+    prior = ctx.t("beacon.prior_intervals")
     scores = []
     for src, dst, times, sizes, ports in pairs:
         # as RITA does: internal hosts calling out (and, with beacon.internal, calling each
@@ -285,7 +310,9 @@ def beacon_scores(ctx: NetContext) -> list[BeaconScore]:
         size = np.asarray(sizes, dtype=np.float64)
         interval = float(np.median(intervals))
         parts = {
-            "ts_skew": max(0.0, 1 - abs(_bowley(intervals))),
+            "ts_skew": shrink(
+                max(0.0, 1 - abs(_bowley(intervals))), int(intervals.shape[0]), prior
+            ),
             "ts_madm": max(0.0, 1 - _madm(intervals) / max(interval, 1e-9)),
             "ds_skew": max(0.0, 1 - abs(_bowley(size))),
             "ds_madm": max(0.0, 1 - _madm(size) / 32.0),
@@ -589,20 +616,26 @@ def detect_exfiltration(ctx: NetContext) -> list[Finding]:
 
 def detect_rare_fingerprints(ctx: NetContext) -> list[Finding]:
     """JA3, JA4 and user agents used by very few hosts and never seen before."""
-    rows = ctx.rows(
-        "SELECT kind, value, count(DISTINCT src), count(*), min(src), min(dst) FROM prints "
-        "GROUP BY kind, value HAVING count(DISTINCT src) <= $n ORDER BY count(*) DESC",
-        {"n": ctx.t("rare.max_hosts")},
-    )
-    if not rows:
+    if not ctx.rows("SELECT 1 FROM prints LIMIT 1"):
         return []
-    seen = ctx.history("prints", int(ctx.t("rare.history_days"))) if ctx.history else set()
-    if not seen:
+    days = int(ctx.t("rare.history_days"))
+    if not ctx.history or not ctx.history(days):
         ctx.stats["rare_fingerprint.learning"] = 1  # nothing to compare with yet: learn first
         return []
+    rows = ctx.rows(
+        "SELECT kind, value, count(DISTINCT src), count(*), min(src), min(dst) FROM prints p "
+        "WHERE NOT EXISTS (SELECT 1 FROM print_history h WHERE h.kind = p.kind "
+        "AND h.value = p.value AND h.first_seen < $since AND h.last_seen >= $forget) "
+        "GROUP BY kind, value HAVING count(DISTINCT src) <= $n ORDER BY count(*) DESC",
+        {
+            "n": ctx.t("rare.max_hosts"),
+            "since": ctx.since,
+            "forget": ctx.since - timedelta(days=days),
+        },
+    )
     findings = []
     for kind, value, hosts, count, src, dst in rows:
-        if (str(kind), str(value)) in seen or ctx.allowed(str(dst)) or ctx.allowed(str(src)):
+        if ctx.allowed(str(dst)) or ctx.allowed(str(src)):
             continue
         if ctx.internal and not ctx.is_internal(str(src)):
             continue  # the fingerprints of our own clients, not of whoever calls our servers
@@ -692,6 +725,13 @@ def detect_indicators(ctx: NetContext) -> list[Finding]:
     prints = ctx.rows("SELECT DISTINCT kind, value FROM prints WHERE kind IN ('ja3', 'ja4')")
     for kind, value in prints:
         hits = indicators.match_fingerprint(str(value), now=ctx.until)
+        if kind == "ja3":
+            # a feed listing bare 32-digit JA3 digests has them read as md5 hashes
+            hits += [
+                h
+                for h in indicators.match_hash(str(value), now=ctx.until)
+                if h.kind == "md5" and h not in hits
+            ]
         if not hits:
             continue
         sources = ctx.rows(
@@ -708,7 +748,13 @@ def detect_indicators(ctx: NetContext) -> list[Finding]:
                 None,
                 1.0,
                 tuple(
-                    Reason("net.indicator." + (h.source or "feed"), f"{kind} {value}", 1.0)
+                    Reason(
+                        "net.indicator." + (h.source or "feed"),
+                        f"{kind} {value}"
+                        + (f" (listed as {h.kind})" if h.kind != kind else "")
+                        + f" from {h.source or 'a feed'}",
+                        1.0,
+                    )
                     for h in hits[:5]
                 ),
                 key=f"{kind}:{value}",

@@ -19,6 +19,12 @@ from tocsin.core.errors import InvalidInputError
 from tocsin.core.settings import Settings
 from tocsin.lake.reader import LakeReader
 from tocsin.network.detectors import DETECTORS, Finding, NetContext, merge_thresholds
+from tocsin.network.fingerprints import (
+    FingerprintHistory,
+    known_count,
+    load_history,
+    save_history,
+)
 from tocsin.network.source import (
     OPEN_LOOKBACK_DAYS,
     fingerprint_files,
@@ -51,6 +57,8 @@ class NetHuntReport:
     alerts_updated: int = 0
     alerts_closed: int = 0
     suppressed: int = 0
+    history_fingerprints: int = 0
+    learning: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def by_detector(self) -> dict[str, int]:
@@ -63,10 +71,11 @@ class NetHuntReport:
     def summary(self) -> str:
         """One line for logs and the scheduler."""
         found = ", ".join(f"{k} {v}" for k, v in sorted(self.by_detector().items())) or "nothing"
-        return (
+        line = (
             f"{self.flows} flows: {found}; {self.alerts_new} new alert(s), "
             f"{self.alerts_updated} updated, {self.alerts_closed} closed by the allow-list"
         )
+        return line + (f" ({self.learning})" if self.learning else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +105,20 @@ def _networks(values: Sequence[str], source: str) -> list[tuple[Network, str]]:
             out.append((ipaddress.ip_network(value.strip(), strict=False), f"{source}: {value}"))
         except ValueError:
             continue  # domains: the network detectors see addresses only
+    return out
+
+
+def internal_networks(settings: Settings) -> list[Network]:
+    """``net_internal_networks`` parsed; a value that is not a network is an error naming it."""
+    out = []
+    for value in settings.net_internal_networks:
+        try:
+            out.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError as exc:
+            # a typo here would silently make a subnet external and its hosts unwatched
+            raise InvalidInputError(
+                f"net_internal_networks: {value!r} is not an address or CIDR network"
+            ) from exc
     return out
 
 
@@ -163,7 +186,7 @@ def hunt_net(
         memory_limit=settings.duckdb_memory_limit,
     )
     allow, blocked = read_allow_list(settings)
-    internal = [n for n, _ in _networks(settings.net_internal_networks, "internal")]
+    internal = internal_networks(settings)
     step("reading flows")
     with reader.connect() as con:
         # a connection still open in the window may have begun days before it
@@ -184,12 +207,18 @@ def hunt_net(
         )
         lap("read")
 
-        def history(_table: str, days: int) -> set[tuple[str, str]]:
-            start = since - timedelta(days=days)
-            files = fingerprint_files(reader, since=start, until=since)
-            load_fingerprints(con, reader, since=start, until=since, files=files, table="past")
-            rows = con.execute("SELECT kind, value FROM past").fetchall()
-            return {(str(k), str(v)) for k, v in rows}
+        keep_hosts = int(thresholds["rare.max_hosts"]) + 1
+        memory = int(thresholds["rare.history_days"])
+        loaded: list[FingerprintHistory] = []
+
+        def history(days: int) -> int:
+            if not loaded:  # once per hunt: the detector asks, and the save below needs it
+                loaded.append(
+                    load_history(
+                        con, settings, reader, since=since, days=days, keep_hosts=keep_hosts
+                    )
+                )
+            return known_count(con, since=since, forget=since - timedelta(days=days))
 
         def baseline(days: int) -> dict[str, float]:
             start = since - timedelta(days=days)
@@ -227,6 +256,16 @@ def hunt_net(
                 step(name.replace("_", " "))
                 report.findings.extend(DETECTORS[name](ctx))
                 lap(name)
+        if "rare_fingerprint" in wanted and report.fingerprints:
+            history(memory)
+            report.history_fingerprints = save_history(
+                con, loaded[0], forget=since - timedelta(days=memory), keep_hosts=keep_hosts
+            )
+            lap("fingerprint history")
+        if ctx.stats.get("rare_fingerprint.learning"):
+            report.learning = (
+                "rare fingerprints: learning, no fingerprint history before the window"
+            )
     # the workspace is opened only when there is something to raise or an allow entry that may
     # close past alerts (a hunt over an empty lake touches nothing)
     if alerts and (report.findings or (allow.networks and report.flows)):

@@ -105,8 +105,9 @@ def load_flows(
         f'{_col(columns, "source.port", "BIGINT")}, CAST("destination.ip" AS VARCHAR), '
         f"{_col(columns, 'destination.port', 'BIGINT')}, lower({proto}), "
         f"coalesce({sbytes}, 0), coalesce({dbytes}, 0), {duration}, {state}, "
-        f"(lower({proto}) IN ('tcp', 'udp') AND ("
-        f"{state} IN ({failed}) OR ({state} IS NULL AND coalesce({dbytes}, 0) = 0))), "
+        # never NULL: ``NOT probe`` must hold for every answered flow
+        f"coalesce(lower({proto}) IN ('tcp', 'udp') AND ("
+        f"{state} IN ({failed}) OR ({state} IS NULL AND coalesce({dbytes}, 0) = 0)), false), "
         f"{_col(columns, 'network.community_id', 'VARCHAR')}, "
         f"{_col(columns, 'event.id', 'VARCHAR')}, {_col(columns, 'event.dataset', 'VARCHAR')} "
         "FROM read_parquet($files, union_by_name = true) "
