@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -85,3 +86,36 @@ async def test_text_check_masks_and_is_audited(ws_api) -> None:
         assert too_big.status_code == 422
         audit = await client.get("/api/v1/audit", headers=ws_api.headers(Role.ADMIN))
         assert "discovery.scan" in audit.text
+
+
+async def test_search_export_masks_a_redacted_dataset(ws_api) -> None:
+    from datetime import UTC, datetime
+
+    from tocsin.lake.writer import LakeWriter
+
+    pat = fakes.github_pat(random.Random(3))
+    writer = LakeWriter(ws_api.settings.lake_dir)
+    now = datetime.now(UTC)
+    writer.add(
+        [
+            {
+                "event.id": f"e{i}",
+                "@timestamp": now,
+                "event.dataset": dataset,
+                "event.original": f"git push https://{pat}@github.com/acme/app",
+            }
+            for i, dataset in enumerate(["linux.auditd", "syslog"])
+        ]
+    )
+    writer.flush()
+    writer.close()
+    ws_api.settings.discovery_redact_datasets = ["linux.auditd"]
+    async with ws_api.client() as client:
+        got = await client.get(
+            "/api/v1/search/export?format=ndjson", headers=ws_api.headers(Role.ADMIN)
+        )
+    assert got.status_code == 200
+    rows = {row["event.dataset"]: row for row in map(json.loads, got.text.splitlines())}
+    assert pat not in rows["linux.auditd"]["event.original"]
+    assert "redacted" in rows["linux.auditd"]["tags"]
+    assert pat in rows["syslog"]["event.original"]  # a dataset not chosen is left as stored
